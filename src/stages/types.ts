@@ -1,0 +1,118 @@
+import type { JsonValue } from '../util/json.js';
+import type { NdArray } from '../util/npy.js';
+
+/** One stored artifact, as a stage reads it from its inputs. */
+export interface ArtifactReader {
+  /** The artifact's cache key (hex SHA-256). */
+  readonly key: string;
+  /** The id of the stage that produced it. */
+  readonly stage: string;
+  /** The type (`uses`) of the stage that produced it, such as `kmeans`. */
+  readonly type: string;
+  /** The matrix values of the producing stage instance (only the axes it is expanded over). */
+  readonly matrix: Readonly<Record<string, JsonValue>>;
+  /** The folder holding the artifact's files. */
+  readonly dir: string;
+  /** What the producing stage's `run` returned (its metrics), or null. */
+  readonly summary: JsonValue;
+  /** The absolute path of one of the artifact's files. */
+  path(name: string): string;
+  /** Reads and parses one of the artifact's JSON files. */
+  readJson<T = unknown>(name: string): Promise<T>;
+  /** Reads one of the artifact's `.npy` files (give the name with its extension). */
+  readNpy(name: string): Promise<NdArray>;
+}
+
+/** The artifacts a stage instance consumes, by the id of the stage it `needs`. */
+export interface StageInputs {
+  /** The ids of the needs, in the order the pipeline lists them. */
+  readonly ids: readonly string[];
+  /**
+   * The single input artifact produced by a stage of type `type` (such as
+   * `split`), whatever the user named that stage. Throws a clear error when
+   * there is none or more than one.
+   */
+  byType(type: string): ArtifactReader;
+  /** The single artifact of need `id` (for a stage that does not gather). Throws if there is not exactly one. */
+  one(id: string): ArtifactReader;
+  /** Every artifact of need `id`: one per instance of that stage (a gathering stage gets them all). */
+  all(id: string): readonly ArtifactReader[];
+}
+
+/** Progress of a running stage, shown live and sent as `progress` events. */
+export interface StageProgress {
+  /** What is being counted: "iteration", "epoch", ... */
+  readonly unit: string;
+  readonly step: number;
+  readonly total?: number;
+  /** A few numbers worth showing, such as `{ loss: 0.41 }`. */
+  readonly metrics?: Readonly<Record<string, number>>;
+}
+
+/** What the engine gives a running stage. */
+export interface StageContext {
+  /** An empty folder for this stage's files; the engine checksums and publishes it after `run` resolves. */
+  readonly outDir: string;
+  /** Aborted when the run is interrupted; long loops should check it. */
+  readonly signal: AbortSignal;
+  /** Which instance is running. */
+  readonly instance: { readonly stage: string; readonly key: string; readonly matrix: Readonly<Record<string, JsonValue>> };
+  /** Writes a JSON file into the output folder. */
+  writeJson(name: string, value: unknown): Promise<void>;
+  /** Writes an `.npy` file into the output folder (give the name with its extension). */
+  writeNpy(name: string, array: NdArray): Promise<void>;
+  /** Logs a line through the run's logger. */
+  log(level: 'debug' | 'info' | 'warn', message: string): void;
+  /** Reports progress (k-means iteration, training epoch...). */
+  progress(progress: StageProgress): void;
+}
+
+/** Facts about the environment that a stage's `files` hook may use. */
+export interface ResolveOptions {
+  /** True for `seedflow run`: the hook may fetch missing files. False for `plan`, `validate` and `gc`. */
+  readonly allowDownload: boolean;
+  /** Logs a line through the command's logger. */
+  readonly log: (level: 'info' | 'warn', message: string) => void;
+}
+
+/**
+ * A problem with a stage's parameters or environment that the user must fix
+ * (data not found, a file that cannot be read). The engine reports it as a
+ * located diagnostic at the stage, never as a crash.
+ */
+export class StageUserError extends Error {
+  constructor(message: string, readonly hint?: string) {
+    super(message);
+    this.name = 'StageUserError';
+  }
+}
+
+/**
+ * A stage type: one module exports one of these (as `stage`). Keep heavy
+ * libraries (TensorFlow) out of the module's top level and import them inside
+ * `run`, so that `validate`, `plan` and a cached re-run never load them.
+ */
+export interface StageType<P = Record<string, unknown>> {
+  /** The name used in `uses:`. */
+  readonly name: string;
+  /** Bump it whenever the stage's output for the same inputs changes: it is part of the cache key. */
+  readonly version: string | number;
+  /** One line for `seedflow schema` and the README. */
+  readonly description?: string;
+  /** JSON Schema (draft-07) of `with`; defaults in it are applied before the key is computed. */
+  readonly schema: Readonly<Record<string, unknown>>;
+  /** A gathering stage is not expanded over its needs' matrix axes: it receives every instance of each need. */
+  readonly gather?: boolean;
+  /** CPU-heavy: run in a worker process, so that several can use several cores. */
+  readonly heavy?: boolean;
+  /** Numeric: the TensorFlow backend's name is part of the cache key. */
+  readonly numeric?: boolean;
+  /**
+   * External files the stage will read, given its parameters; their content
+   * hashes become part of the cache key. Throw StageUserError when they
+   * cannot be found.
+   */
+  files?(params: P, options: ResolveOptions): Promise<readonly string[]>;
+  /** Does the work, writing files into `ctx.outDir`; the returned JSON is kept as the artifact's summary. */
+  run(inputs: StageInputs, params: P, ctx: StageContext): Promise<JsonValue | void>;
+}
