@@ -2,9 +2,10 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile, open } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { ArtifactReader, StageInputs } from '../stages/types.js';
+import type { ArtifactReader, LineageEntry, StageInputs } from '../stages/types.js';
 import type { JsonValue } from '../util/json.js';
 import { readNpy } from '../util/npy.js';
+import type { KeyRecord } from './key.js';
 
 /** The name of the file that marks an artifact complete; it is written last. */
 export const MANIFEST = 'manifest.json';
@@ -27,9 +28,11 @@ export interface Manifest {
   readonly type: string;
   readonly matrix: Readonly<Record<string, JsonValue>>;
   /** The documented record whose canonical hash is `key`. */
-  readonly record: JsonValue;
+  readonly record: KeyRecord | null;
   /** What the stage's `run` returned. */
   readonly summary: JsonValue;
+  /** Summaries of this and every upstream stage, by stage id (empty for a gathering stage). */
+  readonly lineage: Readonly<Record<string, LineageEntry>>;
   readonly files: Readonly<Record<string, FileEntry>>;
   readonly createdAt: string;
   readonly durationMs: number;
@@ -82,6 +85,7 @@ export async function openArtifact(dir: string): Promise<ArtifactReader> {
     matrix: manifest.matrix,
     dir,
     summary: manifest.summary ?? null,
+    lineage: manifest.lineage ?? {},
     path: (name) => join(dir, name),
     readJson: async <T>(name: string) => JSON.parse(await readFile(join(dir, name), 'utf8')) as T,
     readNpy: (name) => readNpy(join(dir, name)),

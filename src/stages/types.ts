@@ -15,12 +15,25 @@ export interface ArtifactReader {
   readonly dir: string;
   /** What the producing stage's `run` returned (its metrics), or null. */
   readonly summary: JsonValue;
+  /**
+   * The summaries of every stage upstream of this artifact, by stage id (the
+   * producing stage included), so a gathering stage can report, say, the
+   * label accuracy of the seed set behind each evaluation.
+   */
+  readonly lineage: Readonly<Record<string, LineageEntry>>;
   /** The absolute path of one of the artifact's files. */
   path(name: string): string;
   /** Reads and parses one of the artifact's JSON files. */
   readJson<T = unknown>(name: string): Promise<T>;
   /** Reads one of the artifact's `.npy` files (give the name with its extension). */
   readNpy(name: string): Promise<NdArray>;
+}
+
+/** One upstream stage's contribution to an artifact. */
+export interface LineageEntry {
+  readonly type: string;
+  readonly matrix: Readonly<Record<string, JsonValue>>;
+  readonly summary: JsonValue;
 }
 
 /** The artifacts a stage instance consumes, by the id of the stage it `needs`. */

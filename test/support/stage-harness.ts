@@ -49,7 +49,7 @@ export async function runStage<P>(
   const summary = (await stage.run(makeInputs(inputs), params, ctx)) ?? null;
   const finalDir = join(root, 'objects', id);
   await publishArtifact(outDir, finalDir, {
-    key: id, stage: id, type: stage.name, matrix, record: null, summary, createdAt: new Date().toISOString(), durationMs: Date.now() - started,
+    key: id, stage: id, type: stage.name, matrix, record: null, summary, lineage: {}, createdAt: new Date().toISOString(), durationMs: Date.now() - started,
   });
   return { artifact: await openArtifact(finalDir), progress, logs };
 }

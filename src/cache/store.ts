@@ -1,0 +1,256 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { mkdir, mkdtemp, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { checkArtifact, hashFile } from './artifact.js';
+import type { KeyRecord } from './key.js';
+
+/** The state of an artifact in the store, as `plan` sees it (cheap checks only). */
+export type ArtifactState = { readonly state: 'ok' } | { readonly state: 'missing' } | { readonly state: 'damaged'; readonly reason: string };
+
+/** What the store remembers of an instance's last successful build, to explain why it must run again. */
+export interface IndexEntry {
+  readonly key: string;
+  readonly record: KeyRecord;
+}
+
+/** Who holds the store's lock. */
+export interface LockHolder {
+  readonly pid: number;
+  readonly host: string;
+  readonly command: string;
+  readonly startedAt: string;
+}
+
+/** The store is locked by another live process. */
+export class StoreLockedError extends Error {
+  constructor(readonly holder: LockHolder, readonly lockFile: string) {
+    super(`the store is in use by process ${holder.pid} on ${holder.host} ("${holder.command}", since ${holder.startedAt})`);
+    this.name = 'StoreLockedError';
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Writes a small file atomically: a temporary file in the same folder, then a rename. */
+export async function writeFileAtomic(file: string, content: string): Promise<void> {
+  const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  await writeFile(tmp, content);
+  await rename(tmp, file);
+}
+
+/**
+ * The content-addressed artifact store:
+ *
+ *     objects/ab/<key>/      one artifact: its files and manifest.json (written last)
+ *     tmp/                   stages' output folders while they run
+ *     index/<pipeline>.json  each instance's last key and record, to explain changes
+ *     logs/<run>.jsonl       one JSON-lines log per run
+ *     file-hashes.json       content hashes of external files, by path, size and time
+ *     lock                   held by the one `run` or `gc` that may write
+ */
+export class Store {
+  constructor(readonly root: string) {}
+
+  /** The folder of the artifact with this key. */
+  objectDir(key: string): string {
+    return join(this.root, 'objects', key.slice(0, 2), key);
+  }
+
+  /** A fresh, empty folder for a stage's output while it runs. */
+  async tmpDir(key: string): Promise<string> {
+    await mkdir(join(this.root, 'tmp'), { recursive: true });
+    return mkdtemp(join(this.root, 'tmp', `${key.slice(0, 12)}-`));
+  }
+
+  /** Checks an artifact by its manifest, sizes and modification times (hashing only files whose time changed). */
+  async state(key: string): Promise<ArtifactState> {
+    const dir = this.objectDir(key);
+    try {
+      await stat(dir);
+    } catch {
+      return { state: 'missing' };
+    }
+    const reason = await checkArtifact(dir, 'stat');
+    return reason === null ? { state: 'ok' } : { state: 'damaged', reason };
+  }
+
+  /** Checks every file of an artifact against its checksum; the reason it is damaged, or null. */
+  async verify(key: string): Promise<string | null> {
+    return checkArtifact(this.objectDir(key), 'hash');
+  }
+
+  /** Removes an artifact (damaged, or collected by gc). */
+  async remove(key: string): Promise<void> {
+    // Rename first so a reader never sees a half-deleted folder with its manifest still in place.
+    const dir = this.objectDir(key);
+    const doomed = join(this.root, 'tmp', `deleted-${key.slice(0, 12)}-${randomBytes(4).toString('hex')}`);
+    await mkdir(join(this.root, 'tmp'), { recursive: true });
+    try {
+      await rename(dir, doomed);
+    } catch {
+      return;
+    }
+    await rm(doomed, { recursive: true, force: true });
+  }
+
+  /** The keys of every artifact in the store. */
+  async keys(): Promise<string[]> {
+    const out: string[] = [];
+    let prefixes: string[];
+    try {
+      prefixes = await readdir(join(this.root, 'objects'));
+    } catch {
+      return out;
+    }
+    for (const prefix of prefixes) out.push(...(await readdir(join(this.root, 'objects', prefix))));
+    return out.sort();
+  }
+
+  /** The bytes an artifact takes. */
+  async size(key: string): Promise<number> {
+    let total = 0;
+    for (const entry of await readdir(this.objectDir(key), { recursive: true, withFileTypes: true })) {
+      if (entry.isFile()) total += (await stat(join(entry.parentPath, entry.name))).size;
+    }
+    return total;
+  }
+
+  private indexFile(pipeline: string): string {
+    return join(this.root, 'index', `${pipeline}.json`);
+  }
+
+  /** The last build of each instance of a pipeline, by instance id. */
+  async readIndex(pipeline: string): Promise<Map<string, IndexEntry>> {
+    try {
+      const data = JSON.parse(await readFile(this.indexFile(pipeline), 'utf8')) as Record<string, IndexEntry>;
+      return new Map(Object.entries(data));
+    } catch {
+      return new Map();
+    }
+  }
+
+  /** Records instances' builds in a pipeline's index (merged with what it holds). */
+  async writeIndex(pipeline: string, entries: ReadonlyMap<string, IndexEntry>): Promise<void> {
+    await mkdir(join(this.root, 'index'), { recursive: true });
+    await writeFileAtomic(this.indexFile(pipeline), JSON.stringify(Object.fromEntries(entries), null, 1));
+  }
+
+  /**
+   * Content hashes of external files, reusing the hash of a file whose size
+   * and modification time are unchanged since it was last hashed.
+   */
+  async hashFiles(paths: readonly string[]): Promise<Record<string, string>> {
+    const cacheFile = join(this.root, 'file-hashes.json');
+    let cache: Record<string, { size: number; mtimeMs: number; sha256: string }> = {};
+    try {
+      cache = JSON.parse(await readFile(cacheFile, 'utf8')) as typeof cache;
+    } catch {
+      // No cache yet: every file is hashed.
+    }
+    let changed = false;
+    const out: Record<string, string> = {};
+    for (const path of paths) {
+      const info = await stat(path);
+      const known = cache[path];
+      if (known !== undefined && known.size === info.size && known.mtimeMs === info.mtimeMs) {
+        out[basename(path)] = known.sha256;
+        continue;
+      }
+      const sha256 = await hashFile(path);
+      cache[path] = { size: info.size, mtimeMs: info.mtimeMs, sha256 };
+      out[basename(path)] = sha256;
+      changed = true;
+    }
+    if (changed) {
+      await mkdir(this.root, { recursive: true });
+      await writeFileAtomic(cacheFile, JSON.stringify(cache, null, 1));
+    }
+    return out;
+  }
+
+  /** The folder for run logs. */
+  async logDir(): Promise<string> {
+    const dir = join(this.root, 'logs');
+    await mkdir(dir, { recursive: true });
+    return dir;
+  }
+
+  /**
+   * Takes the store's write lock. A lock whose process is gone (killed) is
+   * taken over; a live holder makes this wait (polling) when `wait` is set,
+   * or throw StoreLockedError.
+   */
+  async lock(command: string, options: { wait: boolean; onWait?: (holder: LockHolder) => void }): Promise<() => Promise<void>> {
+    await mkdir(this.root, { recursive: true });
+    const file = join(this.root, 'lock');
+    const me: LockHolder = { pid: process.pid, host: hostname(), command, startedAt: new Date().toISOString() };
+    let told = false;
+    for (;;) {
+      try {
+        const handle = await open(file, 'wx');
+        await handle.writeFile(JSON.stringify(me));
+        await handle.close();
+        break;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      }
+      const holder = await this.lockHolder(file);
+      if (holder === 'stale') {
+        // Rename is atomic: of two processes taking over the same stale lock, one wins and the other retries.
+        const moved = `${file}.stale.${process.pid}.${randomBytes(4).toString('hex')}`;
+        try {
+          await rename(file, moved);
+          await rm(moved, { force: true });
+        } catch {
+          // Someone else took it over first.
+        }
+        continue;
+      }
+      if (holder === 'busy') {
+        await new Promise((r) => setTimeout(r, 50));
+        continue;
+      }
+      if (!options.wait) throw new StoreLockedError(holder, file);
+      if (!told) options.onWait?.(holder);
+      told = true;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    // The lock holder owns tmp/: what is there was left by a killed run.
+    await rm(join(this.root, 'tmp'), { recursive: true, force: true });
+    return async () => {
+      try {
+        const holder = JSON.parse(await readFile(file, 'utf8')) as LockHolder;
+        if (holder.pid === process.pid) await rm(file, { force: true });
+      } catch {
+        // Already gone.
+      }
+    };
+  }
+
+  private async lockHolder(file: string): Promise<LockHolder | 'stale' | 'busy'> {
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch {
+      return 'busy';
+    }
+    let holder: LockHolder;
+    try {
+      holder = JSON.parse(text) as LockHolder;
+    } catch {
+      // Being written right now, or left empty by a process killed between open and write.
+      const age = Date.now() - (await stat(file).then((s) => s.mtimeMs, () => Date.now()));
+      return age > 5000 ? 'stale' : 'busy';
+    }
+    if (holder.host === hostname() && !alive(holder.pid)) return 'stale';
+    return holder;
+  }
+}

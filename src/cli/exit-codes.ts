@@ -1,0 +1,15 @@
+/** seedflow's exit codes, documented in the README. */
+export const EXIT = {
+  /** Everything asked for is done (or valid). */
+  ok: 0,
+  /** A stage failed. */
+  stageFailed: 1,
+  /** The pipeline, its data or the command line is invalid: diagnostics were printed. */
+  invalid: 2,
+  /** Another seedflow process holds the store's lock (use --wait to wait for it). */
+  locked: 3,
+  /** A bug in seedflow: it printed "internal error" with a stack. */
+  internal: 70,
+  /** Interrupted by Ctrl-C or SIGTERM. */
+  interrupted: 130,
+} as const;

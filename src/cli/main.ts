@@ -1,0 +1,312 @@
+#!/usr/bin/env node
+import { availableParallelism } from 'node:os';
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { shortKey } from '../cache/key.js';
+import { Store, StoreLockedError } from '../cache/store.js';
+import { DiagnosticError } from '../errors/diagnostic.js';
+import { checkPipeline, preparePlan } from '../executor/prepare.js';
+import type { RunEvent } from '../executor/events.js';
+import { decide, type StoreFacts } from '../plan/states.js';
+import type { Plan } from '../plan/types.js';
+import { EXIT } from './exit-codes.js';
+import { createLogger } from './logger.js';
+import { describeEvent, formatDiagnostics, formatPlan, table } from './output.js';
+import { editorSchema, stageSchema } from './schema.js';
+
+const HELP = `seedflow: declarative, cached, parallel pipelines for cluster-seeded learning
+
+Usage: seedflow <command> [options]
+
+Commands:
+  validate <pipeline>         check a pipeline file; print every problem with its position
+  plan <pipeline>             show each stage instance, its key, and whether it is cached or why it will run
+  run <pipeline>              run what is not cached, in parallel
+  dag <pipeline>              print the stage graph (--format mermaid|dot, --instances)
+  schema [stage-type]         print the pipeline's JSON Schema, or one stage type's
+  gc <pipeline>...            remove artifacts that none of the given pipelines reaches (dry run unless --yes)
+  doctor                      print versions, the TensorFlow backend, cores and where the data is found
+  help                        this text
+
+Options:
+  --set NAME=VALUE            override a param (repeatable)
+  --store DIR                 the artifact store (default: artifacts)
+  --jobs N                    stages run at once (default: the number of cores, here ${availableParallelism()})
+  --keep-going                after a failure, finish the branches that do not depend on it
+  --force STAGE               recompute STAGE and everything downstream of it (repeatable)
+  --only STAGE                run only STAGE and what it needs (repeatable)
+  --wait                      wait for another run holding the store instead of refusing
+  --json                      print events as NDJSON on stdout (plan, run)
+  --format FORMAT             dag: mermaid (default) or dot
+  --instances                 dag: one node per stage instance instead of per stage
+  --yes                       gc: really delete
+  --verbose                   show progress and stage logs
+  --version                   print the version
+
+Exit codes: 0 ok, 1 a stage failed, 2 invalid pipeline or command line, 3 store locked,
+130 interrupted, 70 internal error.`;
+
+const OPTIONS = {
+  set: { type: 'string', multiple: true },
+  store: { type: 'string' },
+  jobs: { type: 'string' },
+  'keep-going': { type: 'boolean' },
+  force: { type: 'string', multiple: true },
+  only: { type: 'string', multiple: true },
+  wait: { type: 'boolean' },
+  json: { type: 'boolean' },
+  format: { type: 'string' },
+  instances: { type: 'boolean' },
+  yes: { type: 'boolean' },
+  verbose: { type: 'boolean' },
+  version: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
+
+class UsageError extends Error {}
+
+function out(text: string): void {
+  process.stdout.write(`${text}\n`);
+}
+function err(text: string): void {
+  process.stderr.write(`${text}\n`);
+}
+
+function onePipeline(positionals: readonly string[], command: string): string {
+  const file = positionals[0];
+  if (file === undefined || positionals.length > 1) throw new UsageError(`seedflow ${command} takes one pipeline file`);
+  return file;
+}
+
+function jobsOf(values: Values): number {
+  if (values.jobs === undefined) return availableParallelism();
+  const jobs = Number(values.jobs);
+  if (!Number.isInteger(jobs) || jobs < 1) throw new UsageError(`--jobs must be a whole number of at least 1, got "${values.jobs}"`);
+  return jobs;
+}
+
+function checkStages(plan: Plan, names: readonly string[], flag: string): void {
+  for (const name of names) {
+    if (!plan.stages.includes(name)) throw new UsageError(`${flag} ${name}: no stage "${name}" in ${plan.name} (stages: ${plan.stages.join(', ')})`);
+  }
+}
+
+async function storeFacts(store: Store, plan: Plan): Promise<StoreFacts> {
+  const artifacts = new Map(await Promise.all(plan.instances.map(async (i) => [i.key, await store.state(i.key)] as const)));
+  return { artifacts, previous: await store.readIndex(plan.name) };
+}
+
+function runId(): string {
+  return `${new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15)}-${process.pid}`;
+}
+
+async function cmdValidate(positionals: readonly string[], values: Values): Promise<number> {
+  const file = onePipeline(positionals, 'validate');
+  const { expansion } = await checkPipeline(file, values.set ?? []);
+  out(`${file}: valid (${expansion.stages.length} stages, ${expansion.instances.length} instances)`);
+  return EXIT.ok;
+}
+
+async function cmdPlan(positionals: readonly string[], values: Values): Promise<number> {
+  const store = new Store(resolve(values.store ?? 'artifacts'));
+  const { plan } = await preparePlan({ file: onePipeline(positionals, 'plan'), sets: values.set ?? [], store, allowDownload: false, log: (_, m) => err(m) });
+  checkStages(plan, values.force ?? [], '--force');
+  checkStages(plan, values.only ?? [], '--only');
+  const states = decide(plan, await storeFacts(store, plan), { force: values.force ?? [], only: values.only ?? [] });
+  if (values.json) {
+    for (const i of plan.instances) {
+      const s = states.get(i.id);
+      const event: RunEvent = { event: 'instance', time: Date.now(), id: i.id, stage: i.stage, matrix: i.matrix, key: i.key, status: s?.status ?? 'run', reasons: s?.status === 'cached' || s === undefined ? [] : s.reasons };
+      out(JSON.stringify(event));
+    }
+  } else {
+    out(formatPlan(plan, states));
+  }
+  return EXIT.ok;
+}
+
+async function cmdRun(positionals: readonly string[], values: Values): Promise<number> {
+  const started = Date.now();
+  const file = onePipeline(positionals, 'run');
+  const jobs = jobsOf(values);
+  const storeRoot = resolve(values.store ?? 'artifacts');
+  const store = new Store(storeRoot);
+  const { plan } = await preparePlan({ file, sets: values.set ?? [], store, allowDownload: true, log: (_, m) => err(m) });
+  checkStages(plan, values.force ?? [], '--force');
+  checkStages(plan, values.only ?? [], '--only');
+  const release = await store.lock(`seedflow run ${file}`, {
+    wait: values.wait === true,
+    onWait: (holder) => err(`seedflow: waiting for process ${holder.pid} ("${holder.command}") to release the store ${storeRoot}`),
+  });
+  const id = runId();
+  const log = await createLogger({ console: values.json !== true, verbose: values.verbose === true, logDir: await store.logDir(), runId: id });
+  const controller = new AbortController();
+  let interrupts = 0;
+  const onSignal = (): void => {
+    interrupts++;
+    if (interrupts === 1) {
+      err('seedflow: stopping; running stages are asked to stop (press Ctrl-C again to quit at once)');
+      controller.abort();
+    } else {
+      void release().finally(() => process.exit(EXIT.interrupted));
+    }
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const emit = (event: RunEvent): void => {
+    if (values.json) out(JSON.stringify(event));
+    const line = describeEvent(event);
+    log.logger.log(line?.level ?? 'debug', line?.text ?? event.event, event);
+  };
+  const { LocalRunner } = await import('../executor/runner.js');
+  const { schedule } = await import('../executor/scheduler.js');
+  const runner = new LocalRunner(jobs);
+  try {
+    const states = decide(plan, await storeFacts(store, plan), { force: values.force ?? [], only: values.only ?? [] });
+    for (const i of plan.instances) {
+      const s = states.get(i.id);
+      emit({ event: 'instance', time: Date.now(), id: i.id, stage: i.stage, matrix: i.matrix, key: i.key, status: s?.status ?? 'run', reasons: s?.status === 'cached' || s === undefined ? [] : s.reasons });
+    }
+    const toRun = [...states.values()].filter((s) => s.status === 'run').length;
+    emit({ event: 'run-start', time: Date.now(), run: id, pipeline: plan.name, jobs, store: storeRoot, instances: plan.instances.length, toRun });
+    const result = await schedule(plan, states, store, runner, emit, { jobs, keepGoing: values['keep-going'] === true, signal: controller.signal });
+    emit({ event: 'run-end', time: Date.now(), run: id, status: result.status, durationMs: Date.now() - started, counts: result.counts });
+    return result.status === 'success' ? EXIT.ok : result.status === 'interrupted' ? EXIT.interrupted : EXIT.stageFailed;
+  } finally {
+    await runner.close();
+    await log.close();
+    await release();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+async function cmdDag(positionals: readonly string[], values: Values): Promise<number> {
+  const { pipeline, expansion } = await checkPipeline(onePipeline(positionals, 'dag'), values.set ?? []);
+  const format = values.format ?? 'mermaid';
+  if (format !== 'mermaid' && format !== 'dot') throw new UsageError(`--format must be mermaid or dot, got "${format}"`);
+  const nodes: { id: string; label: string }[] = [];
+  const edges: [string, string][] = [];
+  if (values.instances) {
+    expansion.instances.forEach((i, n) => nodes.push({ id: `n${n}`, label: i.id }));
+    const ids = new Map(expansion.instances.map((i, n) => [i.id, `n${n}`]));
+    for (const i of expansion.instances) for (const need of Object.values(i.needs).flat()) edges.push([ids.get(need) ?? '', ids.get(i.id) ?? '']);
+  } else {
+    for (const id of expansion.stages) {
+      const axes = expansion.axes[id] ?? [];
+      const count = expansion.instances.filter((i) => i.stage === id).length;
+      nodes.push({ id, label: `${id}: ${pipeline.spec.stages[id]?.uses ?? ''}${axes.length ? ` × ${axes.join(', ')} (${count})` : ''}` });
+      for (const need of pipeline.spec.stages[id]?.needs ?? []) edges.push([need, id]);
+    }
+  }
+  const quote = (s: string): string => s.replace(/"/g, "'");
+  if (format === 'mermaid') {
+    out(['flowchart LR', ...nodes.map((n) => `  ${n.id.replace(/[^A-Za-z0-9_]/g, '_')}["${quote(n.label)}"]`), ...edges.map(([a, b]) => `  ${a.replace(/[^A-Za-z0-9_]/g, '_')} --> ${b.replace(/[^A-Za-z0-9_]/g, '_')}`)].join('\n'));
+  } else {
+    out([`digraph "${quote(pipeline.spec.name)}" {`, '  rankdir=LR;', '  node [shape=box];', ...nodes.map((n) => `  "${quote(n.id)}" [label="${quote(n.label)}"];`), ...edges.map(([a, b]) => `  "${quote(a)}" -> "${quote(b)}";`), '}'].join('\n'));
+  }
+  return EXIT.ok;
+}
+
+async function cmdSchema(positionals: readonly string[]): Promise<number> {
+  const name = positionals[0];
+  if (name === undefined) {
+    out(JSON.stringify(await editorSchema(), null, 2));
+    return EXIT.ok;
+  }
+  const schema = await stageSchema(name);
+  if (schema === undefined) throw new UsageError(`unknown stage type "${name}"`);
+  out(JSON.stringify(schema, null, 2));
+  return EXIT.ok;
+}
+
+async function cmdGc(positionals: readonly string[], values: Values): Promise<number> {
+  if (positionals.length === 0) throw new UsageError('seedflow gc takes the pipeline files whose artifacts to keep');
+  const store = new Store(resolve(values.store ?? 'artifacts'));
+  const keep = new Set<string>();
+  for (const file of positionals) {
+    const { plan } = await preparePlan({ file, sets: values.set ?? [], store, allowDownload: false, log: (_, m) => err(m) });
+    for (const i of plan.instances) keep.add(i.key);
+  }
+  const release = values.yes ? await store.lock(`seedflow gc`, { wait: values.wait === true }) : async () => {};
+  try {
+    const doomed = (await store.keys()).filter((k) => !keep.has(k));
+    let bytes = 0;
+    for (const key of doomed) bytes += await store.size(key);
+    const mb = (bytes / 1e6).toFixed(1);
+    if (!values.yes) {
+      for (const key of doomed) out(`would remove ${shortKey(key)}`);
+      out(`${doomed.length} artifacts (${mb} MB) are reached by none of the given pipelines; run again with --yes to remove them`);
+      return EXIT.ok;
+    }
+    for (const key of doomed) await store.remove(key);
+    out(`removed ${doomed.length} artifacts (${mb} MB)`);
+    return EXIT.ok;
+  } finally {
+    await release();
+  }
+}
+
+async function cmdDoctor(values: Values): Promise<number> {
+  const { doctorReport } = await import('./doctor.js');
+  const rows = await doctorReport(resolve(values.store ?? 'artifacts'));
+  out(table(rows.map(([k, v]) => [k, v])));
+  return EXIT.ok;
+}
+
+/** Runs the CLI and returns its exit code. Only this module prints and decides exit codes. */
+export async function main(argv: readonly string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: [...argv], options: OPTIONS, allowPositionals: true, strict: true });
+  } catch (error) {
+    err(`seedflow: ${error instanceof Error ? error.message : String(error)}\nRun "seedflow help" for usage.`);
+    return EXIT.invalid;
+  }
+  const { values, positionals } = parsed;
+  const [command, ...rest] = positionals;
+  if (values.version) {
+    const { createRequire } = await import('node:module');
+    out((createRequire(import.meta.url)('../../../package.json') as { version: string }).version);
+    return EXIT.ok;
+  }
+  if (values.help || command === undefined || command === 'help') {
+    out(HELP);
+    return command === undefined && !values.help ? EXIT.invalid : EXIT.ok;
+  }
+  try {
+    switch (command) {
+      case 'validate': return await cmdValidate(rest, values);
+      case 'plan': return await cmdPlan(rest, values);
+      case 'run': return await cmdRun(rest, values);
+      case 'dag': return await cmdDag(rest, values);
+      case 'schema': return await cmdSchema(rest);
+      case 'gc': return await cmdGc(rest, values);
+      case 'doctor': return await cmdDoctor(values);
+      default:
+        throw new UsageError(`unknown command "${command}"`);
+    }
+  } catch (error) {
+    if (error instanceof DiagnosticError) {
+      err(formatDiagnostics(error.diagnostics, values.set ?? []));
+      return EXIT.invalid;
+    }
+    if (error instanceof UsageError) {
+      err(`seedflow: ${error.message}\nRun "seedflow help" for usage.`);
+      return EXIT.invalid;
+    }
+    if (error instanceof StoreLockedError) {
+      err(`seedflow: ${error.message}\n  hint: wait for it to finish, or pass --wait; the lock is ${error.lockFile}`);
+      return EXIT.locked;
+    }
+    err(`seedflow: internal error, please report it with this output:\n${error instanceof Error ? error.stack ?? error.message : String(error)}`);
+    return EXIT.internal;
+  }
+}
+
+void main(process.argv.slice(2)).then((code) => {
+  process.exitCode = code;
+});
+

@@ -1,0 +1,86 @@
+import { readFileSync } from 'node:fs';
+import { formatDiagnostic, type Diagnostic } from '../errors/diagnostic.js';
+import { COMMAND_LINE } from '../config/overrides.js';
+import { shortKey } from '../cache/key.js';
+import type { RunEvent } from '../executor/events.js';
+import { formatMatrix } from '../plan/matrix.js';
+import type { InstanceState } from '../plan/states.js';
+import type { Plan } from '../plan/types.js';
+
+/** Formats diagnostics with their source lines; `--set` problems show the command-line argument. */
+export function formatDiagnostics(diagnostics: readonly Diagnostic[], sets: readonly string[]): string {
+  const sources = new Map<string, string[]>();
+  const linesOf = (d: Diagnostic): readonly string[] | undefined => {
+    if (d.file === COMMAND_LINE) {
+      const set = sets.find((s) => d.message.startsWith(`--set ${s}:`));
+      return set === undefined ? undefined : [set];
+    }
+    if (!sources.has(d.file)) {
+      try {
+        sources.set(d.file, readFileSync(d.file, 'utf8').split(/\r?\n/));
+      } catch {
+        sources.set(d.file, []);
+      }
+    }
+    return sources.get(d.file);
+  };
+  const errors = diagnostics.filter((d) => d.severity === 'error').length;
+  const body = diagnostics.map((d) => formatDiagnostic(d, linesOf(d))).join('\n\n');
+  return `${body}\n\n${errors} error${errors === 1 ? '' : 's'} found`;
+}
+
+/** A plain text table with left-aligned columns. */
+export function table(rows: readonly (readonly string[])[]): string {
+  const widths: number[] = [];
+  for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)));
+  return rows.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join('  ')).join('\n');
+}
+
+/** The `plan` view: one line per instance with its matrix values, short key and state. */
+export function formatPlan(plan: Plan, states: ReadonlyMap<string, InstanceState>): string {
+  const counts = { cached: 0, run: 0, skipped: 0 };
+  const rows: string[][] = [['STAGE', 'MATRIX', 'KEY', 'STATE']];
+  for (const instance of plan.instances) {
+    const state = states.get(instance.id) ?? { status: 'run', reasons: ['new'] };
+    counts[state.status]++;
+    const what = state.status === 'cached' ? 'cached' : `${state.status === 'run' ? 'will run' : 'skipped'}: ${state.reasons.join('; ')}`;
+    rows.push([instance.stage, formatMatrix(instance.matrix) || '-', shortKey(instance.key), what]);
+  }
+  const head = `${plan.name}: ${plan.instances.length} instances, ${counts.cached} cached, ${counts.run} to run${counts.skipped ? `, ${counts.skipped} not selected` : ''}`;
+  return `${head}\n${table(rows)}`;
+}
+
+function seconds(ms: number): string {
+  return ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`;
+}
+
+/** One human line for an event, or null for events the human view leaves out. */
+export function describeEvent(event: RunEvent): { level: 'info' | 'warn' | 'error' | 'debug'; text: string } | null {
+  switch (event.event) {
+    case 'run-start':
+      return { level: 'info', text: `seedflow: ${event.pipeline}: ${event.instances} instances, ${event.instances - event.toRun} cached, ${event.toRun} to run, ${event.jobs} job${event.jobs === 1 ? '' : 's'} (store ${event.store})` };
+    case 'stage-start':
+      return { level: 'info', text: `  ▶ ${event.id}${event.where === 'worker' ? ' (worker)' : ''}` };
+    case 'progress': {
+      const p = event.progress;
+      const metrics = Object.entries(p.metrics ?? {}).map(([k, v]) => `${k}=${Number.isInteger(v) ? v : v.toPrecision(4)}`).join(' ');
+      return { level: 'debug', text: `    ${event.id}: ${p.unit} ${p.step}${p.total !== undefined ? `/${p.total}` : ''} ${metrics}` };
+    }
+    case 'log':
+      return { level: event.level === 'warn' ? 'warn' : 'debug', text: `    ${event.id}: ${event.message}` };
+    case 'stage-end': {
+      if (event.status === 'done') return { level: 'info', text: `  ✓ ${event.id} (${seconds(event.durationMs)})` };
+      if (event.status === 'skipped') return { level: 'info', text: `  - ${event.id}: ${event.error ?? 'skipped'}` };
+      if (event.status === 'interrupted') return { level: 'warn', text: `  ■ ${event.id}: interrupted` };
+      return { level: 'error', text: `  ✗ ${event.id} failed: ${event.error ?? 'unknown error'}${event.hint ? `\n      hint: ${event.hint}` : ''}` };
+    }
+    case 'warning':
+      return { level: 'warn', text: event.id ? `${event.id}: ${event.message}` : event.message };
+    case 'run-end': {
+      const c = event.counts;
+      return { level: event.status === 'success' ? 'info' : 'error', text: `seedflow: ${event.status} in ${seconds(event.durationMs)}: ${c['done'] ?? 0} ran, ${c['cached'] ?? 0} cached, ${c['failed'] ?? 0} failed, ${c['skipped'] ?? 0} skipped${c['interrupted'] ? `, ${c['interrupted']} interrupted` : ''}` };
+    }
+    case 'instance':
+      return null;
+  }
+}

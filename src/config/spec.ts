@@ -1,0 +1,35 @@
+import type { JsonValue } from '../util/json.js';
+import type { SourceFile } from './source.js';
+
+/** One stage as the user wrote it in the pipeline file. */
+export interface StageSpec {
+  /** A built-in stage type or a local module path (`./stages/x.js`). */
+  readonly uses: string;
+  /** The ids of the stages it consumes, in the order written. */
+  readonly needs: readonly string[];
+  /** The stage type's parameters, expressions unresolved. */
+  readonly with: Readonly<Record<string, JsonValue>>;
+  readonly description?: string;
+}
+
+/** The matrix as written: axes with their values, and the include/exclude lists. */
+export interface MatrixSpec {
+  readonly axes: Readonly<Record<string, readonly JsonValue[]>>;
+  readonly include: readonly Readonly<Record<string, JsonValue>>[];
+  readonly exclude: readonly Readonly<Record<string, JsonValue>>[];
+}
+
+/** A pipeline file as the user wrote it, checked against the pipeline schema. */
+export interface PipelineSpec {
+  readonly name: string;
+  readonly description?: string;
+  readonly params: Readonly<Record<string, JsonValue>>;
+  readonly matrix: MatrixSpec;
+  readonly stages: Readonly<Record<string, StageSpec>>;
+}
+
+/** A parsed pipeline with the source it came from, for locating problems. */
+export interface LoadedPipeline {
+  readonly spec: PipelineSpec;
+  readonly source: SourceFile;
+}

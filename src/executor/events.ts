@@ -1,0 +1,22 @@
+import type { StageProgress } from '../stages/types.js';
+import type { JsonValue } from '../util/json.js';
+
+/** How an instance's execution ended. */
+export type EndStatus = 'done' | 'failed' | 'interrupted' | 'skipped';
+
+/**
+ * The events of `plan --json` and `run --json`, one JSON object per line.
+ * The human view prints the same events; `time` is milliseconds since the epoch.
+ */
+export type RunEvent =
+  | { readonly event: 'run-start'; readonly time: number; readonly run: string; readonly pipeline: string; readonly jobs: number; readonly store: string; readonly instances: number; readonly toRun: number }
+  | { readonly event: 'instance'; readonly time: number; readonly id: string; readonly stage: string; readonly matrix: Readonly<Record<string, JsonValue>>; readonly key: string; readonly status: 'cached' | 'run' | 'skipped'; readonly reasons: readonly string[] }
+  | { readonly event: 'stage-start'; readonly time: number; readonly id: string; readonly stage: string; readonly key: string; readonly where: 'process' | 'worker' }
+  | { readonly event: 'progress'; readonly time: number; readonly id: string; readonly progress: StageProgress }
+  | { readonly event: 'log'; readonly time: number; readonly id: string; readonly level: 'debug' | 'info' | 'warn'; readonly message: string }
+  | { readonly event: 'stage-end'; readonly time: number; readonly id: string; readonly stage: string; readonly key: string; readonly status: EndStatus; readonly durationMs: number; readonly error?: string; readonly hint?: string; readonly summary?: JsonValue }
+  | { readonly event: 'warning'; readonly time: number; readonly message: string; readonly id?: string }
+  | { readonly event: 'run-end'; readonly time: number; readonly run: string; readonly status: 'success' | 'failed' | 'interrupted'; readonly durationMs: number; readonly counts: Readonly<Record<string, number>> };
+
+/** Receives events as they happen. */
+export type EventSink = (event: RunEvent) => void;

@@ -1,0 +1,60 @@
+import { loadPipeline } from '../config/load.js';
+import { applyOverrides } from '../config/overrides.js';
+import type { LoadedPipeline } from '../config/spec.js';
+import { DiagnosticError, tidy, type Diagnostic } from '../errors/diagnostic.js';
+import { detectBackend } from '../ml/backend.js';
+import { assignKeys, expand } from '../plan/planner.js';
+import type { Expansion, Plan } from '../plan/types.js';
+import type { Store } from '../cache/store.js';
+import { loadStageTypes } from '../stages/registry.js';
+import { StageUserError } from '../stages/types.js';
+
+/** What loading and planning a pipeline needs from the command line. */
+export interface PrepareOptions {
+  readonly file: string;
+  readonly sets: readonly string[];
+  /** The store, for the cache of external files' hashes; validation alone passes none. */
+  readonly store?: Store;
+  /** `run` may download missing data; `plan` and `gc` may not. */
+  readonly allowDownload: boolean;
+  readonly log: (level: 'info' | 'warn', message: string) => void;
+}
+
+/**
+ * Loads, checks and expands a pipeline: every problem found in the file,
+ * its stage types and the `--set` overrides is reported together as one
+ * DiagnosticError. No TensorFlow, no stage code beyond the schemas.
+ */
+export async function checkPipeline(file: string, sets: readonly string[]): Promise<{ pipeline: LoadedPipeline; expansion: Expansion; code: Awaited<ReturnType<typeof loadStageTypes>>['code'] }> {
+  const pipeline = await loadPipeline(file);
+  const { types, code, diagnostics } = await loadStageTypes(pipeline);
+  const overrides = applyOverrides(pipeline.spec.params, sets);
+  const expanded = expand(pipeline, types, overrides.params);
+  const all = tidy([...overrides.diagnostics, ...diagnostics, ...expanded.diagnostics]);
+  if (all.length > 0 || expanded.expansion === undefined) throw new DiagnosticError(all);
+  return { pipeline, expansion: expanded.expansion, code };
+}
+
+/**
+ * Plans a pipeline: checks it, asks stages that read external files where
+ * those are (hashing them for the keys), and assigns every instance its key.
+ */
+export async function preparePlan(options: PrepareOptions): Promise<{ pipeline: LoadedPipeline; plan: Plan }> {
+  const { pipeline, expansion, code } = await checkPipeline(options.file, options.sets);
+  const files = new Map<string, Record<string, string>>();
+  const problems: Diagnostic[] = [];
+  for (const instance of expansion.instances) {
+    const hook = code.get(pipeline.spec.stages[instance.stage]?.uses ?? '')?.files;
+    if (hook === undefined) continue;
+    try {
+      const paths = await hook(instance.params as never, { allowDownload: options.allowDownload, log: options.log });
+      files.set(instance.id, options.store ? await options.store.hashFiles(paths) : {});
+    } catch (error) {
+      if (!(error instanceof StageUserError)) throw error;
+      problems.push(pipeline.source.atPath(['stages', instance.stage, 'uses'], `stage "${instance.stage}": ${error.message}`, error.hint));
+    }
+  }
+  if (problems.length > 0) throw new DiagnosticError(tidy(problems));
+  const needsBackend = expansion.instances.some((i) => i.type.numeric);
+  return { pipeline, plan: assignKeys(expansion, { backend: needsBackend ? detectBackend() : 'none', files }) };
+}

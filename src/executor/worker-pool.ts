@@ -1,0 +1,97 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { StageProgress } from '../stages/types.js';
+import type { JsonValue } from '../util/json.js';
+import { TaskError, type Task, type TaskFailure, type TaskReporter } from './task.js';
+
+/** Messages from the parent to a worker. */
+export type ParentMessage = { readonly type: 'run'; readonly task: Task } | { readonly type: 'abort'; readonly task: string };
+
+/** Messages from a worker to the parent. */
+export type WorkerMessage =
+  | { readonly type: 'ready' }
+  | { readonly type: 'log'; readonly task: string; readonly level: 'debug' | 'info' | 'warn'; readonly message: string }
+  | { readonly type: 'progress'; readonly task: string; readonly progress: StageProgress }
+  | { readonly type: 'done'; readonly task: string; readonly summary: JsonValue }
+  | { readonly type: 'failed'; readonly task: string; readonly failure: TaskFailure };
+
+const WORKER = fileURLToPath(new URL('./worker.js', import.meta.url));
+
+interface Worker {
+  readonly child: ChildProcess;
+  busy: boolean;
+}
+
+/**
+ * A pool of worker processes, so CPU-heavy stages use several cores. The
+ * TensorFlow wasm backend is single-threaded, so processes are what makes
+ * a second core work. Workers start on first use and are reused.
+ */
+export class WorkerPool {
+  private readonly workers: Worker[] = [];
+
+  constructor(private readonly size: number) {}
+
+  /** Runs a task on an idle worker (starting one if the pool is not full). */
+  async run(task: Task, reporter: TaskReporter, signal: AbortSignal): Promise<JsonValue> {
+    const worker = this.idle();
+    worker.busy = true;
+    try {
+      return await new Promise<JsonValue>((resolve, reject) => {
+        const onMessage = (message: WorkerMessage): void => {
+          if (message.type === 'ready' || message.task !== task.id) return;
+          if (message.type === 'log') reporter.log(message.level, message.message);
+          else if (message.type === 'progress') reporter.progress(message.progress);
+          else {
+            cleanup();
+            if (message.type === 'done') resolve(message.summary);
+            else reject(new TaskError(message.failure));
+          }
+        };
+        const onExit = (code: number | null, sig: NodeJS.Signals | null): void => {
+          cleanup();
+          this.workers.splice(this.workers.indexOf(worker), 1);
+          reject(new TaskError({ message: `worker process died (${sig ?? `exit code ${code}`}) while running the stage`, user: false }));
+        };
+        const onAbort = (): void => {
+          worker.child.send({ type: 'abort', task: task.id } satisfies ParentMessage);
+        };
+        const cleanup = (): void => {
+          worker.child.off('message', onMessage);
+          worker.child.off('exit', onExit);
+          signal.removeEventListener('abort', onAbort);
+        };
+        worker.child.on('message', onMessage);
+        worker.child.on('exit', onExit);
+        signal.addEventListener('abort', onAbort, { once: true });
+        worker.child.send({ type: 'run', task } satisfies ParentMessage);
+      });
+    } finally {
+      worker.busy = false;
+    }
+  }
+
+  private idle(): Worker {
+    const free = this.workers.find((w) => !w.busy && w.child.connected);
+    if (free !== undefined) return free;
+    if (this.workers.length >= this.size) throw new Error('worker pool exhausted: more heavy tasks than --jobs');
+    // A worker's own output goes to stderr: stdout carries only events (--json).
+    const child = fork(WORKER, [], { serialization: 'advanced', stdio: ['ignore', 2, 2, 'ipc'] });
+    const worker: Worker = { child, busy: false };
+    this.workers.push(worker);
+    return worker;
+  }
+
+  /** Stops every worker; running ones are killed after `graceMs`. */
+  async close(graceMs = 2000): Promise<void> {
+    await Promise.all(this.workers.map(async ({ child }) => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise<void>((r) => child.once('exit', () => r()));
+      child.disconnect();
+      const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+      await exited;
+      clearTimeout(timer);
+    }));
+    this.workers.length = 0;
+  }
+}

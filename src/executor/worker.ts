@@ -1,0 +1,31 @@
+/**
+ * A worker process: runs tasks sent by the parent, one at a time, reusing
+ * what it loaded (TensorFlow, datasets) across them. It exits when the
+ * parent goes away, so killing a run never leaves orphans computing.
+ */
+import { executeTask, toFailure, type Task } from './task.js';
+import type { ParentMessage, WorkerMessage } from './worker-pool.js';
+
+const send = (message: WorkerMessage): void => {
+  process.send?.(message);
+};
+const running = new Map<string, AbortController>();
+
+process.on('disconnect', () => process.exit(1));
+process.on('message', (message: ParentMessage) => {
+  if (message.type === 'abort') {
+    running.get(message.task)?.abort();
+    return;
+  }
+  const task: Task = message.task;
+  const controller = new AbortController();
+  running.set(task.id, controller);
+  executeTask(task, {
+    log: (level, text) => send({ type: 'log', task: task.id, level, message: text }),
+    progress: (progress) => send({ type: 'progress', task: task.id, progress }),
+  }, controller.signal).then(
+    (summary) => send({ type: 'done', task: task.id, summary }),
+    (error: unknown) => send({ type: 'failed', task: task.id, failure: toFailure(error) }),
+  ).finally(() => running.delete(task.id));
+});
+send({ type: 'ready' });

@@ -1,0 +1,77 @@
+import type { MatrixSpec } from '../config/spec.js';
+import type { SourceFile } from '../config/source.js';
+import { suggest, type Diagnostic } from '../errors/diagnostic.js';
+import { canonicalJson, type JsonValue } from '../util/json.js';
+
+/** One combination of matrix values; combinations added by `include` may lack some axes. */
+export type Combination = Readonly<Record<string, JsonValue>>;
+
+function matches(combo: Combination, entry: Combination): boolean {
+  return Object.entries(entry).every(([axis, value]) => axis in combo && canonicalJson(combo[axis]) === canonicalJson(value));
+}
+
+/**
+ * Expands the matrix into its combinations with GitHub Actions' rules: the
+ * cartesian product of the axes, minus every combination matching an
+ * `exclude` entry; then each `include` entry is merged into every combination
+ * whose original values it does not change, or appended as a new combination
+ * when it fits none.
+ */
+export function expandMatrix(matrix: MatrixSpec, source: SourceFile): { combos: Combination[]; diagnostics: Diagnostic[] } {
+  const diagnostics: Diagnostic[] = [];
+  const axes = Object.keys(matrix.axes);
+  let combos: Record<string, JsonValue>[] = [{}];
+  for (const axis of axes) {
+    combos = combos.flatMap((combo) => (matrix.axes[axis] ?? []).map((value) => ({ ...combo, [axis]: value })));
+  }
+  matrix.exclude.forEach((entry, index) => {
+    for (const axis of Object.keys(entry)) {
+      if (!axes.includes(axis)) {
+        diagnostics.push(source.atPath(['matrix', 'exclude', index, axis], `exclude names unknown matrix axis "${axis}"`, suggest(axis, axes), 'key'));
+      }
+    }
+  });
+  const declared = combos.length > 0 && axes.length > 0;
+  combos = combos.filter((combo) => !matrix.exclude.some((entry) => matches(combo, entry)));
+  if (declared && combos.length === 0) {
+    diagnostics.push(source.atPath(['matrix', 'exclude'], 'the matrix is empty: "exclude" removes every combination', 'remove an exclude entry or add values to an axis', 'key'));
+  }
+  const originals = combos.map((combo) => ({ ...combo }));
+  for (const entry of matrix.include) {
+    let merged = false;
+    combos.forEach((combo, i) => {
+      const original = originals[i] ?? {};
+      const conflicts = Object.entries(entry).some(([axis, value]) => axis in original && canonicalJson(original[axis]) !== canonicalJson(value));
+      if (!conflicts) {
+        Object.assign(combo, entry);
+        merged = true;
+      }
+    });
+    if (!merged) {
+      combos.push({ ...entry });
+      originals.push({ ...entry });
+    }
+  }
+  return { combos, diagnostics };
+}
+
+/** The values of the given axes in a combination, leaving out axes it lacks. */
+export function project(combo: Combination, axes: ReadonlySet<string>): Combination {
+  const out: Record<string, JsonValue> = {};
+  for (const axis of [...axes].sort()) if (axis in combo) out[axis] = combo[axis] as JsonValue;
+  return out;
+}
+
+/** A short human label for matrix values: `k=10 seeding.strategy=part`. */
+export function formatMatrix(values: Combination): string {
+  const parts: string[] = [];
+  const walk = (prefix: string, value: JsonValue): void => {
+    if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
+      for (const [key, inner] of Object.entries(value)) walk(`${prefix}.${key}`, inner);
+    } else {
+      parts.push(`${prefix}=${typeof value === 'string' ? value : JSON.stringify(value)}`);
+    }
+  };
+  for (const [axis, value] of Object.entries(values)) walk(axis, value);
+  return parts.join(' ');
+}

@@ -1,0 +1,211 @@
+import { keyOf, KEY_FORMAT, type KeyRecord } from '../cache/key.js';
+import { isProblem, parseTemplate, type Reference } from '../config/expressions.js';
+import type { DocPath, SourceFile } from '../config/source.js';
+import type { LoadedPipeline } from '../config/spec.js';
+import { validateWithSchema } from '../config/validate-schema.js';
+import { suggest, tidy, type Diagnostic } from '../errors/diagnostic.js';
+import { canonicalJson, isPlainObject, type JsonObject, type JsonValue } from '../util/json.js';
+import { topoSort } from './graph.js';
+import { expandMatrix, formatMatrix, project, type Combination } from './matrix.js';
+import type { Expansion, KeyedInstance, Plan, StageInstance, StageTypeInfo } from './types.js';
+
+/** A reference found in a stage's `with`, with where it was written. */
+interface FoundReference {
+  readonly ref: Reference;
+  readonly path: DocPath;
+}
+
+function collectReferences(value: JsonValue, path: DocPath, source: SourceFile, out: FoundReference[], problems: Diagnostic[]): void {
+  if (typeof value === 'string') {
+    const template = parseTemplate(value);
+    if (isProblem(template)) problems.push(source.atText(path, template.text, template.message, template.hint));
+    else for (const part of template) if (typeof part !== 'string') out.push({ ref: part, path });
+  } else if (Array.isArray(value)) {
+    value.forEach((item, i) => collectReferences(item, [...path, i], source, out, problems));
+  } else if (isPlainObject(value)) {
+    for (const [k, v] of Object.entries(value)) collectReferences(v as JsonValue, [...path, k], source, out, problems);
+  }
+}
+
+function readFields(value: JsonValue | undefined, fields: readonly string[]): JsonValue | undefined {
+  let current = value;
+  for (const field of fields) {
+    if (!isPlainObject(current)) return undefined;
+    current = (current as JsonObject)[field];
+  }
+  return current;
+}
+
+/** Substitutes expressions; a reference to a missing field drops the key, so the stage's default applies. */
+function resolveValue(value: JsonValue, scopes: { matrix: Combination; params: Readonly<Record<string, JsonValue>> }): JsonValue | undefined {
+  if (typeof value === 'string') {
+    const template = parseTemplate(value);
+    if (isProblem(template)) return value;
+    const lookup = (ref: Reference): JsonValue | undefined => readFields((ref.scope === 'matrix' ? scopes.matrix : scopes.params)[ref.name], ref.fields);
+    const only = template[0];
+    if (template.length === 1 && only !== undefined && typeof only !== 'string') return lookup(only);
+    return template.map((part) => {
+      if (typeof part === 'string') return part;
+      const v = lookup(part);
+      return v === undefined ? '' : typeof v === 'string' ? v : JSON.stringify(v);
+    }).join('');
+  }
+  if (Array.isArray(value)) return value.map((item) => resolveValue(item, scopes) ?? null);
+  if (isPlainObject(value)) {
+    const out: Record<string, JsonValue> = {};
+    for (const [k, v] of Object.entries(value)) {
+      const resolved = resolveValue(v as JsonValue, scopes);
+      if (resolved !== undefined) out[k] = resolved;
+    }
+    return out;
+  }
+  return value;
+}
+
+/** The instance id people see: the stage id, plus its matrix values when it has any. */
+export function instanceId(stage: string, matrix: Combination): string {
+  return Object.keys(matrix).length === 0 ? stage : `${stage}[${formatMatrix(matrix)}]`;
+}
+
+/**
+ * Expands a pipeline into stage instances. Pure: the pipeline text, the
+ * stage types' metadata and the effective params in, instances or located
+ * diagnostics out.
+ *
+ * A stage is expanded over exactly the matrix axes it references in `with`
+ * plus those of the stages it needs, so a stage that reads only
+ * `matrix.k` runs once per K and is shared by every other axis.
+ */
+export function expand(
+  pipeline: LoadedPipeline,
+  types: ReadonlyMap<string, StageTypeInfo>,
+  params: Readonly<Record<string, JsonValue>>,
+): { expansion?: Expansion; diagnostics: Diagnostic[] } {
+  const { spec, source } = pipeline;
+  const diagnostics: Diagnostic[] = [];
+  const ids = Object.keys(spec.stages);
+
+  // Needs that name no stage.
+  for (const id of ids) {
+    (spec.stages[id]?.needs ?? []).forEach((need, i) => {
+      if (need === id) diagnostics.push(source.atPath(['stages', id, 'needs', i], `stage "${id}" needs itself`));
+      else if (!(need in spec.stages)) {
+        diagnostics.push(source.atPath(['stages', id, 'needs', i], `stage "${id}" needs unknown stage "${need}"`, suggest(need, ids.filter((s) => s !== id))));
+      }
+    });
+  }
+  const { order, cycles } = topoSort(ids, (id) => (spec.stages[id]?.needs ?? []).filter((n) => n !== id));
+  for (const cycle of cycles) {
+    const first = cycle[0] ?? '';
+    const next = cycle[1] ?? first;
+    const index = spec.stages[first]?.needs.indexOf(next) ?? -1;
+    diagnostics.push(source.atPath(['stages', first, 'needs', index], `dependency cycle: ${[...cycle, first].map((s) => `"${s}"`).join(' → ')}`, `a stage cannot consume its own output, directly or through others; break the cycle by removing one of these needs`));
+  }
+
+  const { combos, diagnostics: matrixProblems } = expandMatrix(spec.matrix, source);
+  diagnostics.push(...matrixProblems);
+  const axisNames = [...new Set([...Object.keys(spec.matrix.axes), ...spec.matrix.include.flatMap((e) => Object.keys(e))])];
+
+  // References in `with`: malformed, or naming axes, fields or params that do not exist.
+  const references = new Map<string, FoundReference[]>();
+  for (const id of ids) {
+    const found: FoundReference[] = [];
+    collectReferences(spec.stages[id]?.with ?? {}, ['stages', id, 'with'], source, found, diagnostics);
+    references.set(id, found);
+    for (const { ref, path } of found) {
+      const names = ref.scope === 'matrix' ? axisNames : Object.keys(params);
+      if (!names.includes(ref.name)) {
+        const what = ref.scope === 'matrix' ? 'matrix axis' : 'param';
+        const hint = suggest(ref.name, names) ?? (ref.scope === 'matrix' ? 'declare the axis under "matrix:"' : 'declare it under "params:"');
+        diagnostics.push(source.atText(path, ref.text, `${ref.text} refers to undefined ${what} "${ref.name}"`, hint));
+      } else if (ref.fields.length > 0) {
+        const values = ref.scope === 'matrix' ? combos.map((c) => c[ref.name]) : [params[ref.name]];
+        if (!values.some((v) => readFields(v, ref.fields) !== undefined)) {
+          diagnostics.push(source.atText(path, ref.text, `${ref.text}: no value of ${ref.scope} "${ref.name}" has a field "${ref.fields.join('.')}"`));
+        }
+      }
+    }
+  }
+
+  // Stage types must be known before anything is resolved against their schemas.
+  for (const id of ids) {
+    if (!types.has(spec.stages[id]?.uses ?? '')) return { diagnostics: tidy(diagnostics) };
+  }
+  if (diagnostics.length > 0) return { diagnostics: tidy(diagnostics) };
+
+  // Axes per stage, dependencies first.
+  const axes: Record<string, string[]> = {};
+  for (const id of order) {
+    const stage = spec.stages[id];
+    const type = types.get(stage?.uses ?? '');
+    if (stage === undefined || type === undefined) continue;
+    const set = new Set((references.get(id) ?? []).filter((f) => f.ref.scope === 'matrix').map((f) => f.ref.name));
+    if (!type.gather) for (const need of stage.needs) for (const a of axes[need] ?? []) set.add(a);
+    axes[id] = [...set].sort();
+  }
+
+  const instances: StageInstance[] = [];
+  const byStage = new Map<string, StageInstance[]>();
+  for (const id of order) {
+    const stage = spec.stages[id];
+    const type = types.get(stage?.uses ?? '');
+    if (stage === undefined || type === undefined) continue;
+    const stageAxes = new Set(axes[id] ?? []);
+    const seen = new Set<string>();
+    const list: StageInstance[] = [];
+    for (const combo of combos.length > 0 ? combos : [{}]) {
+      const matrix = project(combo, stageAxes);
+      const identity = canonicalJson(matrix);
+      if (seen.has(identity)) continue;
+      seen.add(identity);
+      const iid = instanceId(id, matrix);
+      const resolved = (resolveValue(stage.with, { matrix, params }) ?? {}) as Record<string, JsonValue>;
+      const where = Object.keys(matrix).length > 0 ? ` (${formatMatrix(matrix)})` : '';
+      const withProblems = validateWithSchema(type.schema, resolved, { source, base: ['stages', id, 'with'], label: `stage "${id}"${where}: ` });
+      if (withProblems.length > 0) {
+        diagnostics.push(...withProblems);
+        continue;
+      }
+      const needs: Record<string, string[]> = {};
+      for (const need of stage.needs) {
+        const candidates = byStage.get(need) ?? [];
+        needs[need] = candidates
+          .filter((c) => Object.entries(c.matrix).every(([axis, value]) => !(axis in matrix) || canonicalJson(matrix[axis]) === canonicalJson(value)))
+          .map((c) => c.id);
+      }
+      list.push({ id: iid, stage: id, type, matrix, params: resolved, needs });
+    }
+    byStage.set(id, list);
+    instances.push(...list);
+  }
+  if (diagnostics.length > 0) return { diagnostics: tidy(diagnostics) };
+  return { expansion: { name: spec.name, params, stages: order, axes, instances }, diagnostics: [] };
+}
+
+/** Facts gathered outside the planner that keys depend on. */
+export interface KeyFacts {
+  /** The TensorFlow backend numeric stages will run on. */
+  readonly backend: string;
+  /** Content hashes of the external files each instance reads, by instance id then file name. */
+  readonly files: ReadonlyMap<string, Readonly<Record<string, string>>>;
+}
+
+/** Computes every instance's key record and key, dependencies first. Pure. */
+export function assignKeys(expansion: Expansion, facts: KeyFacts): Plan {
+  const keys = new Map<string, string>();
+  const instances: KeyedInstance[] = expansion.instances.map((instance) => {
+    const record: KeyRecord = {
+      format: KEY_FORMAT,
+      type: instance.type.name,
+      version: instance.type.version,
+      params: instance.params,
+      inputs: Object.values(instance.needs).flat().map((id) => keys.get(id) ?? '').sort(),
+      files: facts.files.get(instance.id) ?? {},
+      ...(instance.type.numeric ? { backend: facts.backend } : {}),
+    };
+    const key = keyOf(record);
+    keys.set(instance.id, key);
+    return { ...instance, key, record };
+  });
+  return { name: expansion.name, stages: expansion.stages, axes: expansion.axes, instances };
+}

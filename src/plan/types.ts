@@ -1,0 +1,61 @@
+import type { KeyRecord } from '../cache/key.js';
+import type { JsonObject, JsonValue } from '../util/json.js';
+import type { Combination } from './matrix.js';
+
+/** Where a stage type's code lives, so a worker process can load it. */
+export type StageSource =
+  | { readonly kind: 'builtin'; readonly name: string }
+  | { readonly kind: 'module'; readonly path: string };
+
+/** What the planner needs to know of a stage type (never its code). */
+export interface StageTypeInfo {
+  readonly name: string;
+  readonly version: string | number;
+  readonly schema: Readonly<Record<string, unknown>>;
+  readonly gather: boolean;
+  readonly heavy: boolean;
+  readonly numeric: boolean;
+  /** The type reads external files (its `files` hook), whose hashes go into the key. */
+  readonly readsFiles: boolean;
+  readonly source: StageSource;
+}
+
+/** A stage after matrix expansion: one cell of one stage, parameters resolved. */
+export interface StageInstance {
+  /** Unique and readable: `train` or `train[k=10 seeding.strategy=full]`. */
+  readonly id: string;
+  /** The stage's id in the pipeline. */
+  readonly stage: string;
+  readonly type: StageTypeInfo;
+  /** Values of the axes this instance is expanded over (only those). */
+  readonly matrix: Combination;
+  /** `with`, expressions substituted and schema defaults applied. */
+  readonly params: JsonObject;
+  /** For each need, the ids of the instances it consumes (several for a gathering stage). */
+  readonly needs: Readonly<Record<string, readonly string[]>>;
+}
+
+/** A stage instance with its cache key. */
+export interface KeyedInstance extends StageInstance {
+  readonly key: string;
+  readonly record: KeyRecord;
+}
+
+/** The expanded pipeline: every stage instance, dependencies first. */
+export interface Expansion {
+  readonly name: string;
+  readonly params: Readonly<Record<string, JsonValue>>;
+  /** Stage ids, dependencies first. */
+  readonly stages: readonly string[];
+  /** The matrix axes each stage is expanded over. */
+  readonly axes: Readonly<Record<string, readonly string[]>>;
+  readonly instances: readonly StageInstance[];
+}
+
+/** A pipeline ready to run: every instance keyed, dependencies first. */
+export interface Plan {
+  readonly name: string;
+  readonly stages: readonly string[];
+  readonly axes: Readonly<Record<string, readonly string[]>>;
+  readonly instances: readonly KeyedInstance[];
+}

@@ -1,0 +1,109 @@
+import { existsSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { LoadedPipeline } from '../config/spec.js';
+import { schemaProblem } from '../config/validate-schema.js';
+import { suggest, type Diagnostic } from '../errors/diagnostic.js';
+import type { StageSource, StageTypeInfo } from '../plan/types.js';
+import type { StageType } from './types.js';
+
+/**
+ * The built-in stage types. Each loads lazily and none imports TensorFlow at
+ * its top level, so listing or validating them stays cheap.
+ */
+const BUILTINS = {
+  dataset: () => import('./dataset.js'),
+  split: () => import('./split.js'),
+  aggregate: () => import('./aggregate.js'),
+} as const satisfies Record<string, () => Promise<{ stage: StageType<never> }>>;
+
+/** The names of the built-in stage types. */
+export const BUILTIN_NAMES = Object.keys(BUILTINS) as readonly (keyof typeof BUILTINS)[];
+
+/** True when `uses` names a local module rather than a built-in type. */
+export function isModulePath(uses: string): boolean {
+  return uses.startsWith('./') || uses.startsWith('../') || uses.startsWith('/');
+}
+
+/** Loads a stage type's code (in the main process or a worker). */
+export async function loadStage(source: StageSource): Promise<StageType> {
+  if (source.kind === 'builtin') {
+    const load = BUILTINS[source.name as keyof typeof BUILTINS];
+    if (load === undefined) throw new Error(`unknown built-in stage type "${source.name}"`);
+    return (await load()).stage as unknown as StageType;
+  }
+  const module = (await import(pathToFileURL(source.path).href)) as Record<string, unknown>;
+  return (module['stage'] ?? module['default']) as StageType;
+}
+
+/** What is wrong with a module's export, or null when it is a stage type. */
+function stageShapeProblem(value: unknown): string | null {
+  if (value === null || typeof value !== 'object') return 'it exports no "stage" object';
+  const s = value as Record<string, unknown>;
+  if (typeof s['name'] !== 'string' || s['name'] === '') return 'its stage has no "name" string';
+  if (typeof s['version'] !== 'string' && typeof s['version'] !== 'number') return 'its stage has no "version" (string or number)';
+  if (s['schema'] === null || typeof s['schema'] !== 'object') return 'its stage has no "schema" object';
+  if (typeof s['run'] !== 'function') return 'its stage has no "run" function';
+  const problem = schemaProblem(s['schema'] as object);
+  return problem === null ? null : `its stage's schema is not a valid JSON Schema (${problem})`;
+}
+
+function info(stage: StageType, source: StageSource): StageTypeInfo {
+  return {
+    name: stage.name,
+    version: stage.version,
+    schema: stage.schema,
+    gather: stage.gather === true,
+    heavy: stage.heavy === true,
+    numeric: stage.numeric === true,
+    readsFiles: typeof stage.files === 'function',
+    source,
+  };
+}
+
+/**
+ * Loads the stage types a pipeline uses, keyed by `uses`, reporting unknown
+ * types and unusable local modules as diagnostics at their `uses:` line.
+ */
+export async function loadStageTypes(pipeline: LoadedPipeline): Promise<{ types: Map<string, StageTypeInfo>; code: Map<string, StageType>; diagnostics: Diagnostic[] }> {
+  const types = new Map<string, StageTypeInfo>();
+  const code = new Map<string, StageType>();
+  const diagnostics: Diagnostic[] = [];
+  const base = dirname(resolve(pipeline.source.file));
+  for (const [id, spec] of Object.entries(pipeline.spec.stages)) {
+    if (types.has(spec.uses)) continue;
+    const at = (message: string, hint?: string): void => {
+      diagnostics.push(pipeline.source.atPath(['stages', id, 'uses'], message, hint));
+    };
+    if (isModulePath(spec.uses)) {
+      const path = resolve(base, spec.uses);
+      if (!existsSync(path)) {
+        at(`stage "${id}": local stage module "${spec.uses}" not found`, `looked for ${path}; paths are relative to the pipeline file`);
+        continue;
+      }
+      const source: StageSource = { kind: 'module', path };
+      let stage: unknown;
+      try {
+        stage = await loadStage(source);
+      } catch (error) {
+        at(`stage "${id}": cannot load module "${spec.uses}": ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`);
+        continue;
+      }
+      const problem = stageShapeProblem(stage);
+      if (problem !== null) {
+        at(`stage "${id}": module "${spec.uses}" does not export a stage: ${problem}`, 'export const stage = { name, version, schema, run(inputs, params, context) }');
+        continue;
+      }
+      types.set(spec.uses, info(stage as StageType, source));
+      code.set(spec.uses, stage as StageType);
+    } else if ((BUILTIN_NAMES as readonly string[]).includes(spec.uses)) {
+      const source: StageSource = { kind: 'builtin', name: spec.uses };
+      const stage = await loadStage(source);
+      types.set(spec.uses, info(stage, source));
+      code.set(spec.uses, stage);
+    } else {
+      at(`stage "${id}": unknown stage type "${spec.uses}"`, suggest(spec.uses, BUILTIN_NAMES) ?? 'use a built-in type or a local module path starting with ./');
+    }
+  }
+  return { types, code, diagnostics };
+}
