@@ -25,7 +25,7 @@ export class SourceFile {
     return this.doc.errors.map((error) => {
       const [start, end] = error.pos;
       const message = error.code === 'DUPLICATE_KEY'
-        ? `duplicate key: ${firstLine(error.message).replace(/^Map keys must be unique.*$/, 'a key appears twice in the same mapping')}`
+        ? `duplicate key "${this.text.slice(start, end).trim()}": a key may appear only once in a mapping`
         : `YAML syntax error: ${firstLine(error.message)}`;
       const hint = error.code === 'DUPLICATE_KEY' ? 'remove or rename one of the two entries' : undefined;
       return this.at(start, Math.max(1, end - start), message, hint);

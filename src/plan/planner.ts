@@ -108,7 +108,10 @@ export function expand(
 
   // References in `with`: malformed, or naming axes, fields or params that do not exist.
   const references = new Map<string, FoundReference[]>();
+  // Stages whose expressions are wrong are not checked against their schema: the value errors would only repeat the problem.
+  const badExpressions = new Set<string>();
   for (const id of ids) {
+    const before = diagnostics.length;
     const found: FoundReference[] = [];
     collectReferences(spec.stages[id]?.with ?? {}, ['stages', id, 'with'], source, found, diagnostics);
     references.set(id, found);
@@ -125,13 +128,11 @@ export function expand(
         }
       }
     }
+    if (diagnostics.length > before) badExpressions.add(id);
   }
 
-  // Stage types must be known before anything is resolved against their schemas.
-  for (const id of ids) {
-    if (!types.has(spec.stages[id]?.uses ?? '')) return { diagnostics: tidy(diagnostics) };
-  }
-  if (diagnostics.length > 0) return { diagnostics: tidy(diagnostics) };
+  // Problems so far make some stages impossible to expand; the others are still checked, so every problem shows at once.
+  const broken = diagnostics.length > 0;
 
   // Axes per stage, dependencies first.
   const axes: Record<string, string[]> = {};
@@ -149,7 +150,7 @@ export function expand(
   for (const id of order) {
     const stage = spec.stages[id];
     const type = types.get(stage?.uses ?? '');
-    if (stage === undefined || type === undefined) continue;
+    if (stage === undefined || type === undefined || badExpressions.has(id)) continue;
     const stageAxes = new Set(axes[id] ?? []);
     const seen = new Set<string>();
     const list: StageInstance[] = [];
@@ -162,7 +163,7 @@ export function expand(
       const resolved = (resolveValue(stage.with, { matrix, params }) ?? {}) as Record<string, JsonValue>;
       const where = Object.keys(matrix).length > 0 ? ` (${formatMatrix(matrix)})` : '';
       const withProblems = validateWithSchema(type.schema, resolved, { source, base: ['stages', id, 'with'], label: `stage "${id}"${where}: ` });
-      if (withProblems.length > 0) {
+      if (withProblems.length > 0 || broken) {
         diagnostics.push(...withProblems);
         continue;
       }
