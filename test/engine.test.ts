@@ -1,0 +1,312 @@
+import assert from 'node:assert/strict';
+import { readdir, readFile, writeFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { collect, executed, Rig, STAGES } from './support/rig.js';
+
+/** A grid pipeline: prep once, cluster per k (in a worker), seed per k x s, an aggregate of all. */
+function grid(rig: Rig, options: { ks?: string; epochs?: number; sleep?: number; extra?: string } = {}): string {
+  return `name: grid
+params:
+  epochs: ${options.epochs ?? 3}
+matrix:
+  k: ${options.ks ?? '[1, 2]'}
+  s: [a, b]
+stages:
+  prep:
+    uses: ${STAGES}/count.mjs
+    with: { log: ${rig.log}, value: 1 }
+  cluster:
+    uses: ${STAGES}/count-heavy.mjs
+    needs: [prep]
+    with: { log: ${rig.log}, value: "\${{ matrix.k }}", sleep_ms: ${options.sleep ?? 0} }
+  seed:
+    uses: ${STAGES}/count.mjs
+    needs: [cluster]
+    with: { log: ${rig.log}, value: "\${{ matrix.s }}" }
+  train:
+    uses: ${STAGES}/count.mjs
+    needs: [seed]
+    with: { log: ${rig.log}, value: "\${{ params.epochs }}" }
+  table:
+    uses: aggregate
+    needs: [train]
+${options.extra ?? ''}`;
+}
+
+describe('engine', () => {
+  it('a second run executes nothing', async () => {
+    const rig = await Rig.create();
+    await rig.write('p.yaml', grid(rig));
+    const first = await rig.run(['run', 'p.yaml', '--json']);
+    assert.equal(first.code, 0, first.stderr);
+    assert.equal(executed(first).length, 1 + 2 + 4 + 4 + 1);
+    const second = await rig.run(['run', 'p.yaml', '--json']);
+    assert.equal(second.code, 0, second.stderr);
+    assert.deepEqual(executed(second), []);
+    assert.equal((await rig.invocations()).length, 11);
+  });
+
+  it('the matrix expands each stage over only the axes it uses: cluster runs once per k, shared by every s', async () => {
+    const rig = await Rig.create();
+    await rig.write('p.yaml', grid(rig));
+    const result = await rig.run(['run', 'p.yaml', '--json']);
+    const cluster = executed(result).filter((id) => id.startsWith('cluster'));
+    assert.deepEqual(cluster, ['cluster[k=1]', 'cluster[k=2]']);
+  });
+
+  it('changing one matrix value reruns only the instances it touches', async () => {
+    const rig = await Rig.create();
+    await rig.write('p.yaml', grid(rig));
+    await rig.run(['run', 'p.yaml']);
+    await rig.write('p.yaml', grid(rig, { ks: '[1, 3]' }));
+    const plan = await rig.run(['plan', 'p.yaml', '--json']);
+    const toRun = plan.events.flatMap((e) => (e.event === 'instance' && e.status === 'run' ? [e.id] : [])).sort();
+    assert.deepEqual(toRun, ['cluster[k=3]', 'seed[k=3 s=a]', 'seed[k=3 s=b]', 'table', 'train[k=3 s=a]', 'train[k=3 s=b]']);
+    const second = await rig.run(['run', 'p.yaml', '--json']);
+    assert.deepEqual(executed(second), toRun);
+  });
+
+  it('changing a downstream param reruns train and the table but not prep, cluster or seed', async () => {
+    const rig = await Rig.create();
+    await rig.write('p.yaml', grid(rig));
+    await rig.run(['run', 'p.yaml']);
+    const second = await rig.run(['run', 'p.yaml', '--json', '--set', 'epochs=7']);
+    assert.equal(second.code, 0, second.stderr);
+    assert.deepEqual(executed(second), ['table', 'train[k=1 s=a]', 'train[k=1 s=b]', 'train[k=2 s=a]', 'train[k=2 s=b]']);
+  });
+
+  it('plan says why each instance will run', async () => {
+    const rig = await Rig.create();
+    await rig.write('p.yaml', grid(rig));
+    const fresh = await rig.run(['plan', 'p.yaml']);
+    assert.match(fresh.stdout, /prep\s+-\s+[0-9a-f]{10}\s+will run: new/);
+    await rig.run(['run', 'p.yaml']);
+    const changed = await rig.run(['plan', 'p.yaml', '--set', 'epochs=5']);
+    assert.equal(changed.code, 0, changed.stderr);
+    assert.match(changed.stdout, /prep\s+-\s+[0-9a-f]{10}\s+cached/);
+    assert.match(changed.stdout, /train\s+k=1 s=a\s+[0-9a-f]{10}\s+will run: param value changed \(3 → 5\)/);
+    assert.match(changed.stdout, /table\s+-\s+[0-9a-f]{10}\s+will run: input train\[k=1 s=a\], .* changed/);
+    const forced = await rig.run(['plan', 'p.yaml', '--force', 'seed']);
+    assert.match(forced.stdout, /seed\s+k=1 s=a\s+[0-9a-f]{10}\s+will run: forced/);
+    assert.match(forced.stdout, /train\s+k=1 s=a\s+[0-9a-f]{10}\s+will run: forced upstream \(seed\)/);
+    assert.match(forced.stdout, /cluster\s+k=1\s+[0-9a-f]{10}\s+cached/);
+  });
+
+  it('--force reruns the stage and what depends on it; --only runs a stage with what it needs', async () => {
+    const rig = await Rig.create();
+    await rig.write('p.yaml', grid(rig));
+    const only = await rig.run(['run', 'p.yaml', '--json', '--only', 'cluster']);
+    assert.deepEqual(executed(only), ['cluster[k=1]', 'cluster[k=2]', 'prep']);
+    await rig.run(['run', 'p.yaml']);
+    const forced = await rig.run(['run', 'p.yaml', '--json', '--force', 'train']);
+    assert.deepEqual(executed(forced), ['table', 'train[k=1 s=a]', 'train[k=1 s=b]', 'train[k=2 s=a]', 'train[k=2 s=b]']);
+    const unknown = await rig.run(['run', 'p.yaml', '--only', 'trian']);
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.stderr, /no stage "trian"/);
+  });
+
+  it('two independent sleeping stages with --jobs 2 overlap in time', async () => {
+    const rig = await Rig.create();
+    await rig.write('p.yaml', `name: sleepers
+stages:
+  a: { uses: ${STAGES}/count.mjs, with: { log: ${rig.log}, sleep_ms: 600 } }
+  b: { uses: ${STAGES}/count.mjs, with: { log: ${rig.log}, sleep_ms: 600 } }
+  c: { uses: ${STAGES}/count-heavy.mjs, with: { log: ${rig.log}, sleep_ms: 600 } }
+  d: { uses: ${STAGES}/count-heavy.mjs, with: { log: ${rig.log}, sleep_ms: 600 } }
+`);
+    const result = await rig.run(['run', 'p.yaml', '--json', '--jobs', '2']);
+    assert.equal(result.code, 0, result.stderr);
+    const span = (id: string): [number, number] => {
+      const start = result.events.find((e) => e.event === 'stage-start' && e.id === id)?.time ?? NaN;
+      const end = result.events.find((e) => e.event === 'stage-end' && e.id === id)?.time ?? NaN;
+      return [start, end];
+    };
+    const overlaps = (x: string, y: string): boolean => {
+      const [s1, e1] = span(x);
+      const [s2, e2] = span(y);
+      return s1 < e2 && s2 < e1;
+    };
+    assert.ok(overlaps('a', 'b'), 'the in-process stages a and b ran one after the other');
+    assert.ok(overlaps('c', 'd'), 'the worker stages c and d ran one after the other');
+    // Heavy stages ran in two different worker processes, neither of them the CLI.
+    const pids = new Set((await rig.invocations()).filter((l) => /^[cd] /.test(l)).map((l) => l.split(' ').pop()));
+    assert.equal(pids.size, 2);
+  });
+
+  it('with --jobs 1 nothing overlaps', async () => {
+    const rig = await Rig.create();
+    await rig.write('p.yaml', `name: sleepers
+stages:
+  a: { uses: ${STAGES}/count.mjs, with: { log: ${rig.log}, sleep_ms: 200 } }
+  b: { uses: ${STAGES}/count.mjs, with: { log: ${rig.log}, sleep_ms: 200 } }
+`);
+    const result = await rig.run(['run', 'p.yaml', '--json', '--jobs', '1']);
+    const starts = result.events.filter((e) => e.event === 'stage-start').map((e) => e.time);
+    const ends = result.events.filter((e) => e.event === 'stage-end').map((e) => e.time);
+    assert.ok((starts[1] ?? 0) >= (ends[0] ?? Infinity));
+  });
+
+  it('a damaged artifact is detected by plan and recomputed by run', async () => {
+    const rig = await Rig.create();
+    await rig.write('p.yaml', grid(rig));
+    await rig.run(['run', 'p.yaml']);
+    const plan = await rig.run(['plan', 'p.yaml', '--json']);
+    const prep = plan.events.find((e) => e.event === 'instance' && e.id === 'cluster[k=1]');
+    assert.ok(prep && prep.event === 'instance');
+    const dir = join(rig.dir, 'artifacts', 'objects', prep.key.slice(0, 2), prep.key);
+    const file = join(dir, 'value.json');
+    const text = await readFile(file, 'utf8');
+    await writeFile(file, text.replace('"value"', '"VALUE"'));
+    const damaged = await rig.run(['plan', 'p.yaml']);
+    assert.match(damaged.stdout, /cluster\s+k=1\s+[0-9a-f]{10}\s+will run: artifact damaged \(file value.json does not match its checksum\)/);
+    const rerun = await rig.run(['run', 'p.yaml', '--json']);
+    assert.equal(rerun.code, 0, rerun.stderr);
+    assert.deepEqual(executed(rerun), ['cluster[k=1]']);
+    assert.equal(await readFile(file, 'utf8'), text);
+  });
+
+  it('a deleted manifest makes the artifact count as damaged, never as complete', async () => {
+    const rig = await Rig.create();
+    await rig.write('p.yaml', grid(rig));
+    const first = await rig.run(['run', 'p.yaml', '--json']);
+    const key = first.events.find((e) => e.event === 'instance' && e.id === 'prep');
+    assert.ok(key && key.event === 'instance');
+    const { rm } = await import('node:fs/promises');
+    await rm(join(rig.dir, 'artifacts', 'objects', key.key.slice(0, 2), key.key, 'manifest.json'));
+    const rerun = await rig.run(['run', 'p.yaml', '--json']);
+    assert.deepEqual(executed(rerun), ['prep']);
+  });
+
+  it('killing the run with SIGKILL in the middle of a stage, then running again, completes without redoing finished stages', async () => {
+    const rig = await Rig.create();
+    await rig.write('p.yaml', grid(rig, { sleep: 1500 }));
+    const child = rig.spawn(['run', 'p.yaml', '--json', '--jobs', '1']);
+    let seen = '';
+    await new Promise<void>((resolveWait) => {
+      child.stdout?.on('data', (d: Buffer) => {
+        seen += d.toString();
+        // prep is done and the first cluster is sleeping: kill now.
+        if (/"event":"stage-start","time":\d+,"id":"cluster/.test(seen)) resolveWait();
+      });
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    child.kill('SIGKILL');
+    await collect(child);
+    const before = await rig.invocations();
+    assert.ok(before.some((l) => l.startsWith('prep ')), 'prep should have finished before the kill');
+    const again = await rig.run(['run', 'p.yaml', '--json']);
+    assert.equal(again.code, 0, again.stderr);
+    assert.ok(!executed(again).includes('prep'), 'prep was recomputed');
+    assert.ok(executed(again).includes('table'));
+    // Every artifact in the store is complete and sound.
+    const plan = await rig.run(['plan', 'p.yaml', '--json']);
+    assert.ok(plan.events.every((e) => e.event !== 'instance' || e.status === 'cached'), plan.stdout);
+    const tmp = await readdir(join(rig.dir, 'artifacts', 'tmp')).catch(() => []);
+    assert.deepEqual(tmp, []);
+  });
+
+  it('a stage failure stops the run with exit code 1; --keep-going finishes the independent branches', async () => {
+    const rig = await Rig.create();
+    const pipeline = `name: failing
+stages:
+  bad: { uses: ${STAGES}/fail.mjs }
+  after: { uses: ${STAGES}/count.mjs, needs: [bad], with: { log: ${rig.log} } }
+  other: { uses: ${STAGES}/count.mjs, with: { log: ${rig.log}, sleep_ms: 100 } }
+  later: { uses: ${STAGES}/count.mjs, needs: [other], with: { log: ${rig.log} } }
+`;
+    await rig.write('p.yaml', pipeline);
+    const failFast = await rig.run(['run', 'p.yaml', '--json', '--jobs', '2']);
+    assert.equal(failFast.code, 1);
+    const end = failFast.events.find((e) => e.event === 'stage-end' && e.id === 'bad');
+    assert.ok(end && end.event === 'stage-end' && end.status === 'failed' && end.error === 'this stage always fails' && end.hint === 'it is a test stage');
+    assert.ok(!executed(failFast).includes('later'), 'fail-fast started a new stage after the failure');
+    const keepGoing = await rig.run(['run', 'p.yaml', '--json', '--jobs', '2', '--keep-going']);
+    assert.equal(keepGoing.code, 1);
+    assert.ok(executed(keepGoing).includes('later'), 'keep-going did not finish the independent branch');
+    const human = await rig.run(['run', 'p.yaml']);
+    assert.match(human.stderr, /✗ bad failed: this stage always fails\n\s+hint: it is a test stage/);
+    assert.doesNotMatch(human.stderr, /at .*\.js:\d+/);
+  });
+
+  it('two runs on one store: the second refuses with exit code 3 while the first holds the lock', async () => {
+    const rig = await Rig.create();
+    await rig.write('p.yaml', grid(rig, { sleep: 1500 }));
+    const first = rig.spawn(['run', 'p.yaml', '--json']);
+    const firstDone = collect(first);
+    await waitFor(async () => (await stat(join(rig.dir, 'artifacts', 'lock')).then(() => true, () => false)));
+    const second = await rig.run(['run', 'p.yaml']);
+    assert.equal(second.code, 3, second.stderr);
+    assert.match(second.stderr, /the store is in use by process \d+/);
+    const waited = await rig.run(['run', 'p.yaml', '--wait', '--json']);
+    assert.equal(waited.code, 0, waited.stderr);
+    assert.equal((await firstDone).code, 0);
+    assert.deepEqual(executed(waited), []);
+  });
+
+  it('a lock left by a killed process is taken over', async () => {
+    const rig = await Rig.create();
+    await rig.write('p.yaml', grid(rig));
+    const { hostname } = await import('node:os');
+    await rig.write('artifacts/lock', JSON.stringify({ pid: 2 ** 22 + 12345, host: hostname(), command: 'seedflow run', startedAt: new Date().toISOString() }));
+    const result = await rig.run(['run', 'p.yaml']);
+    assert.equal(result.code, 0, result.stderr);
+  });
+
+  it('gc lists unreachable artifacts and removes them only with --yes', async () => {
+    const rig = await Rig.create();
+    await rig.write('p.yaml', grid(rig));
+    await rig.run(['run', 'p.yaml']);
+    await rig.run(['run', 'p.yaml', '--set', 'epochs=9']);
+    const dry = await rig.run(['gc', 'p.yaml']);
+    assert.equal(dry.code, 0, dry.stderr);
+    assert.match(dry.stdout, /5 artifacts .* are reached by none/);
+    const gone = await rig.run(['gc', 'p.yaml', '--yes']);
+    assert.match(gone.stdout, /removed 5 artifacts/);
+    const plan = await rig.run(['plan', 'p.yaml', '--json']);
+    assert.ok(plan.events.every((e) => e.event !== 'instance' || e.status === 'cached'));
+  });
+
+  it('dag prints Mermaid and DOT', async () => {
+    const rig = await Rig.create();
+    await rig.write('p.yaml', grid(rig));
+    const mermaid = await rig.run(['dag', 'p.yaml']);
+    assert.match(mermaid.stdout, /^flowchart LR/);
+    assert.match(mermaid.stdout, /prep --> cluster/);
+    assert.match(mermaid.stdout, /cluster\["cluster: .* × k \(2\)"\]/);
+    const dot = await rig.run(['dag', 'p.yaml', '--format', 'dot', '--instances']);
+    assert.match(dot.stdout, /^digraph "grid"/);
+    assert.equal((dot.stdout.match(/->/g) ?? []).length, 2 + 4 + 4 + 4);
+  });
+
+  it('the run writes a JSON-lines log in the store', async () => {
+    const rig = await Rig.create();
+    await rig.write('p.yaml', grid(rig));
+    await rig.run(['run', 'p.yaml']);
+    const logs = await readdir(join(rig.dir, 'artifacts', 'logs'));
+    assert.equal(logs.length, 1);
+    const lines = (await readFile(join(rig.dir, 'artifacts', 'logs', logs[0] ?? ''), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { event?: string });
+    assert.ok(lines.some((l) => l.event === 'run-end'));
+    assert.ok(lines.some((l) => l.event === 'stage-end'));
+  });
+
+  it('the aggregate table has one row per cell with its matrix values', async () => {
+    const rig = await Rig.create();
+    await rig.write('p.yaml', grid(rig));
+    const run = await rig.run(['run', 'p.yaml', '--json']);
+    const table = run.events.find((e) => e.event === 'instance' && e.id === 'table');
+    assert.ok(table && table.event === 'instance');
+    const csv = await readFile(join(rig.dir, 'artifacts', 'objects', table.key.slice(0, 2), table.key, 'results.csv'), 'utf8');
+    const [header, ...rows] = csv.trim().split('\n');
+    assert.equal(rows.length, 4);
+    assert.match(header ?? '', /^stage,k,s,/);
+  });
+});
+
+async function waitFor(check: () => Promise<boolean>, ms = 10_000): Promise<void> {
+  const until = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > until) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
