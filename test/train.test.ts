@@ -8,14 +8,13 @@ import type { Tf } from '../src/ml/backend.js';
 import {
   classificationMetrics, folderModelHandler, initMlpWeights, MlpSpecError, predictMlp, resolveMlp, saveMlp, toLayersModel, trainMlp,
 } from '../src/ml/mlp.js';
-import type { LabelledData, MlpSpec, MlpWeights, TrainOptions } from '../src/ml/mlp.js';
+import type { EpochMetrics, LabelledData, MlpSpec, MlpWeights, TrainOptions } from '../src/ml/mlp.js';
 import { stage as evaluate } from '../src/stages/evaluate.js';
 import type { EvaluationFile } from '../src/stages/evaluate.js';
 import { stage as train } from '../src/stages/train.js';
 import type { TrainParams } from '../src/stages/train.js';
 import { StageUserError } from '../src/stages/types.js';
 import type { ArtifactReader, StageType } from '../src/stages/types.js';
-import type { EpochMetrics } from '../src/ml/mlp.js';
 import { ndarray } from '../src/util/npy.js';
 import { Random } from '../src/util/random.js';
 import { runStage, tempDir } from './support/stage-harness.js';
@@ -228,7 +227,7 @@ describe('MLP training loop', () => {
 describe('train and evaluate stages', () => {
   test('evaluate computes the confusion matrix and per-class accuracy of a hand-made case', async () => {
     // A one-layer model that predicts the brightest pixel: logits are 5 × the pixel values.
-    const spec: MlpSpec = { input_shape: [3], layers: [dense3Softmax()] };
+    const spec: MlpSpec = { input_shape: [3], layers: [{ type: 'dense', units: 3, activation: 'softmax' }] };
     const weights: MlpWeights = [{ kernel: Float32Array.from([5, 0, 0, 0, 5, 0, 0, 0, 5]), bias: new Float32Array(3) }];
     const fakeTrain: StageType<Record<string, never>> = {
       name: 'train',
@@ -337,7 +336,3 @@ describe('train and evaluate stages', () => {
     await assert.rejects(runStage(train, params, inputs, { root }), (error: unknown) => error instanceof StageUserError && /5 units but the data set has 3 classes/.test(error.message));
   });
 });
-
-function dense3Softmax(): MlpSpec['layers'][number] {
-  return { type: 'dense', units: 3, activation: 'softmax' };
-}

@@ -14,6 +14,8 @@ import type { StageType } from './types.js';
 const BUILTINS = {
   dataset: () => import('./dataset.js'),
   split: () => import('./split.js'),
+  train: () => import('./train.js'),
+  evaluate: () => import('./evaluate.js'),
   aggregate: () => import('./aggregate.js'),
 } as const satisfies Record<string, () => Promise<{ stage: StageType<never> }>>;
 

@@ -1,0 +1,234 @@
+import { existsSync } from 'node:fs';
+import { loadTf } from '../ml/backend.js';
+import { MlpSpecError, resolveMlp, saveMlp, trainMlp } from '../ml/mlp.js';
+import type { EpochMetrics, LabelledData, Loss, MlpSpec, OptimizerName, ResolvedMlp } from '../ml/mlp.js';
+import { ACTIVATIONS, LOSSES, OPTIMIZERS } from '../ml/mlp.js';
+import type { JsonObject } from '../util/json.js';
+import type { NdArray } from '../util/npy.js';
+import type { ArtifactReader } from './types.js';
+import { StageUserError } from './types.js';
+import type { StageType } from './types.js';
+
+/** The optimizer of a `train` stage. */
+export interface OptimizerParams {
+  readonly name: OptimizerName;
+  readonly learning_rate: number;
+}
+
+/** The `with` block of a `train` stage. */
+export interface TrainParams {
+  /** The network, Keras-Sequential style. */
+  readonly model: MlpSpec;
+  readonly optimizer: OptimizerParams;
+  readonly loss: Loss;
+  readonly epochs: number;
+  readonly batch_size: number;
+  /** Seeds the initial weights and the per-epoch shuffles. */
+  readonly seed: number;
+  /** Shuffle the training examples before each epoch. */
+  readonly shuffle: boolean;
+}
+
+/** The `meta.json` fields of a `split` artifact that training and evaluation read. */
+export interface SplitMetaFields {
+  readonly classes: number;
+  readonly shape: readonly number[];
+  readonly classNames?: readonly string[];
+}
+
+/** The report's model: 784-300-100-10, ReLU, softmax. */
+const DEFAULT_MODEL: MlpSpec = {
+  input_shape: [28, 28],
+  layers: [
+    { type: 'flatten' },
+    { type: 'dense', units: 300, activation: 'relu' },
+    { type: 'dense', units: 100, activation: 'relu' },
+    { type: 'dense', units: 10, activation: 'softmax' },
+  ],
+};
+
+const schema = {
+  $schema: 'http://json-schema.org/draft-07/schema#',
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    model: {
+      description: 'The network, as a Keras Sequential model: an input shape and a list of layers.',
+      type: 'object',
+      additionalProperties: false,
+      required: ['input_shape', 'layers'],
+      default: DEFAULT_MODEL,
+      properties: {
+        input_shape: {
+          description: 'The shape of one image, without the batch dimension; its product must equal the number of pixels.',
+          type: 'array',
+          items: { type: 'integer', minimum: 1 },
+          minItems: 1,
+          default: DEFAULT_MODEL.input_shape,
+        },
+        layers: {
+          description: 'The layers, first to last. The last must be dense with a softmax activation and one unit per class.',
+          type: 'array',
+          minItems: 1,
+          default: DEFAULT_MODEL.layers,
+          items: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['type'],
+            properties: {
+              type: { description: '`flatten` reshapes to one dimension; `dense` is fully connected.', enum: ['flatten', 'dense'] },
+              units: { description: 'Dense layers: the number of outputs.', type: 'integer', minimum: 1 },
+              activation: { description: 'Dense layers: the activation; linear when absent.', enum: [...ACTIVATIONS] },
+            },
+            if: { properties: { type: { const: 'dense' } } },
+            then: { required: ['units'] },
+          },
+        },
+      },
+    },
+    optimizer: {
+      description: 'The optimizer. Adam uses beta1 0.9, beta2 0.999 and epsilon 1e-7, as Keras does.',
+      type: 'object',
+      additionalProperties: false,
+      default: { name: 'adam', learning_rate: 0.001 },
+      properties: {
+        name: { description: 'adam or sgd (plain gradient descent).', enum: [...OPTIMIZERS], default: 'adam' },
+        learning_rate: { description: 'The step size.', type: 'number', exclusiveMinimum: 0, default: 0.001 },
+      },
+    },
+    loss: { description: 'The training loss (labels are class indices).', enum: [...LOSSES], default: 'sparse_categorical_crossentropy' },
+    epochs: { description: 'Passes over the training set.', type: 'integer', minimum: 1, default: 20 },
+    batch_size: { description: 'Examples per gradient step.', type: 'integer', minimum: 1, default: 2000 },
+    seed: { description: 'Seeds the initial weights and the shuffles.', type: 'integer', minimum: 0, default: 0 },
+    shuffle: { description: 'Shuffle the training examples before each epoch.', type: 'boolean', default: true },
+  },
+} as const;
+
+function matrix(array: NdArray, name: string): { rows: number; width: number } {
+  if (array.shape.length !== 2) throw new Error(`${name} is [${array.shape.join(', ')}], expected 2-D`);
+  return { rows: array.shape[0] ?? 0, width: array.shape[1] ?? 0 };
+}
+
+function labels(array: NdArray, name: string): Int32Array {
+  if (array.dtype !== 'int32' || array.shape.length !== 1) throw new Error(`${name} is ${array.dtype} [${array.shape.join(', ')}], expected 1-D int32`);
+  return array.data as Int32Array;
+}
+
+/** Pixels as the network sees them: float32 in [0, 1]. */
+function scaled(array: NdArray, name: string): Float32Array {
+  if (array.dtype === 'float32') return array.data as Float32Array;
+  if (array.dtype !== 'uint8') throw new Error(`${name} is ${array.dtype}, expected uint8 pixels or float32 features`);
+  const out = new Float32Array(array.data.length);
+  for (let i = 0; i < out.length; i++) out[i] = (array.data[i] ?? 0) / 255;
+  return out;
+}
+
+/** The rows `indices` of a uint8 image matrix, scaled to [0, 1]. */
+function gatherRows(images: NdArray, indices: Int32Array): Float32Array {
+  const { rows, width } = matrix(images, 'x_train.npy');
+  if (images.dtype !== 'uint8') throw new Error(`x_train.npy is ${images.dtype}, expected uint8 pixels`);
+  const out = new Float32Array(indices.length * width);
+  indices.forEach((row, i) => {
+    if (row < 0 || row >= rows) throw new Error(`seed-labels index ${row} is outside x_train's ${rows} rows`);
+    for (let j = 0; j < width; j++) out[i * width + j] = (images.data[row * width + j] ?? 0) / 255;
+  });
+  return out;
+}
+
+/** A labelled set, checked against the model; the data's mistakes become user errors. */
+function dataset(x: Float32Array, y: Int32Array, net: ResolvedMlp, name: string): LabelledData {
+  const n = y.length;
+  if (n === 0) throw new StageUserError(`the ${name} set is empty`);
+  if (x.length !== n * net.inputs) {
+    throw new StageUserError(
+      `the model's input_shape has ${net.inputs} values per example but the ${name} set has ${x.length / n}`,
+      'make the product of model.input_shape equal the number of pixels',
+    );
+  }
+  for (const label of y) {
+    if (label < 0 || label >= net.classes) {
+      throw new StageUserError(`the ${name} set has label ${label} but the model's last layer has ${net.classes} units`, 'give the last dense layer one unit per class');
+    }
+  }
+  return { x, y, n };
+}
+
+async function seedSet(seeds: ArtifactReader, split: ArtifactReader): Promise<{ x: Float32Array; y: Int32Array }> {
+  const y = labels(await seeds.readNpy('y.npy'), 'seed-labels y.npy');
+  if (existsSync(seeds.path('indices.npy'))) {
+    const indices = labels(await seeds.readNpy('indices.npy'), 'seed-labels indices.npy');
+    if (indices.length !== y.length) throw new Error(`seed-labels has ${indices.length} indices but ${y.length} labels`);
+    return { x: gatherRows(await split.readNpy('x_train.npy'), indices), y };
+  }
+  const x = await seeds.readNpy('x.npy');
+  if (x.dtype !== 'float32' || matrix(x, 'seed-labels x.npy').rows !== y.length) {
+    throw new Error(`seed-labels x.npy is ${x.dtype} [${x.shape.join(', ')}], expected float32 with ${y.length} rows`);
+  }
+  return { x: x.data as Float32Array, y };
+}
+
+function finalMetrics(last: EpochMetrics | undefined): JsonObject {
+  if (last === undefined) return {};
+  return {
+    loss: last.loss,
+    accuracy: last.accuracy,
+    ...(last.val_loss !== undefined ? { val_loss: last.val_loss } : {}),
+    ...(last.val_accuracy !== undefined ? { val_accuracy: last.val_accuracy } : {}),
+  };
+}
+
+/**
+ * Trains a multi-layer perceptron on the seed labels, validating on the
+ * split's validation set after each epoch, and saves it in the TensorFlow.js
+ * layers format (`model.json`, `weights.bin`) with its `history.json`.
+ */
+export const stage: StageType<TrainParams> = {
+  name: 'train',
+  version: 1,
+  description: 'Trains a Keras-style MLP on the seed labels (validating each epoch) and saves it in TensorFlow.js layers format.',
+  heavy: true,
+  numeric: true,
+  schema,
+  async run(inputs, params, ctx) {
+    let net: ResolvedMlp;
+    try {
+      net = resolveMlp(params.model, params.loss);
+    } catch (error) {
+      if (error instanceof MlpSpecError) throw new StageUserError(`model: ${error.message}`);
+      throw error;
+    }
+    const split = inputs.byType('split');
+    const seeds = inputs.byType('seed-labels');
+    const meta = await split.readJson<SplitMetaFields>('meta.json');
+    if (net.classes !== meta.classes) {
+      throw new StageUserError(`the model's last layer has ${net.classes} units but the data set has ${meta.classes} classes`, 'give the last dense layer one unit per class');
+    }
+    const seed = await seedSet(seeds, split);
+    const train = dataset(seed.x, seed.y, net, 'seed-labels');
+    const yVal = labels(await split.readNpy('y_val.npy'), 'y_val.npy');
+    const val = yVal.length > 0 ? dataset(scaled(await split.readNpy('x_val.npy'), 'x_val.npy'), yVal, net, 'validation') : undefined;
+
+    const { tf, backend } = await loadTf((message) => ctx.log('warn', message));
+    const began = performance.now();
+    const { weights, history } = await trainMlp(tf, params.model, train, val, {
+      epochs: params.epochs,
+      batchSize: params.batch_size,
+      learningRate: params.optimizer.learning_rate,
+      optimizer: params.optimizer.name,
+      loss: params.loss,
+      seed: params.seed,
+      shuffle: params.shuffle,
+      signal: ctx.signal,
+      onEpoch: (epoch, m) => {
+        const metrics: Record<string, number> = { loss: m.loss, accuracy: m.accuracy };
+        if (m.val_loss !== undefined) metrics['val_loss'] = m.val_loss;
+        if (m.val_accuracy !== undefined) metrics['val_accuracy'] = m.val_accuracy;
+        ctx.progress({ unit: 'epoch', step: epoch, total: params.epochs, metrics });
+      },
+    });
+    const trainSeconds = (performance.now() - began) / 1000;
+    await saveMlp(tf, params.model, weights, ctx.outDir);
+    await ctx.writeJson('history.json', history);
+    return { samples: train.n, epochs: params.epochs, trainSeconds, final: finalMetrics(history.at(-1)), backend };
+  },
+};
