@@ -14,7 +14,7 @@ export type RunEvent =
   | { readonly event: 'stage-start'; readonly time: number; readonly id: string; readonly stage: string; readonly key: string; readonly where: 'process' | 'worker' }
   | { readonly event: 'progress'; readonly time: number; readonly id: string; readonly progress: StageProgress }
   | { readonly event: 'log'; readonly time: number; readonly id: string; readonly level: 'debug' | 'info' | 'warn'; readonly message: string }
-  | { readonly event: 'stage-end'; readonly time: number; readonly id: string; readonly stage: string; readonly key: string; readonly status: EndStatus; readonly durationMs: number; readonly error?: string; readonly hint?: string; readonly summary?: JsonValue }
+  | { readonly event: 'stage-end'; readonly time: number; readonly id: string; readonly stage: string; readonly key: string; readonly status: EndStatus; readonly durationMs: number; readonly error?: string; readonly hint?: string; readonly summary?: JsonValue; readonly peakRssMb?: number }
   | { readonly event: 'warning'; readonly time: number; readonly message: string; readonly id?: string }
   | { readonly event: 'run-end'; readonly time: number; readonly run: string; readonly status: 'success' | 'failed' | 'interrupted'; readonly durationMs: number; readonly counts: Readonly<Record<string, number>> };
 

@@ -1,4 +1,11 @@
 import type { JsonValue } from '../util/json.js';
+
+/** What a finished task gives back. */
+export interface TaskOutcome {
+  readonly summary: JsonValue;
+  /** Peak resident memory of the process that ran it, in MB (for workers). */
+  readonly peakRssMb?: number;
+}
 import { executeTask, type Task, type TaskReporter } from './task.js';
 import { WorkerPool } from './worker-pool.js';
 
@@ -8,8 +15,11 @@ import { WorkerPool } from './worker-pool.js';
  * folders) can replace the local one without touching planning or scheduling.
  */
 export interface TaskRunner {
-  /** Executes one task, resolving with the stage's summary or rejecting with a TaskError. */
-  run(task: Task, reporter: TaskReporter, signal: AbortSignal): Promise<JsonValue>;
+  /**
+   * Executes one task, resolving with the stage's summary (and, where known,
+   * the peak memory of the process that ran it) or rejecting with a TaskError.
+   */
+  run(task: Task, reporter: TaskReporter, signal: AbortSignal): Promise<TaskOutcome>;
   /** Where a task will run, for the events. */
   where(task: Task): 'process' | 'worker';
   /** Releases workers or connections. */
@@ -28,8 +38,9 @@ export class LocalRunner implements TaskRunner {
     return task.heavy ? 'worker' : 'process';
   }
 
-  run(task: Task, reporter: TaskReporter, signal: AbortSignal): Promise<JsonValue> {
-    return task.heavy ? this.pool.run(task, reporter, signal) : executeTask(task, reporter, signal);
+  async run(task: Task, reporter: TaskReporter, signal: AbortSignal): Promise<TaskOutcome> {
+    if (task.heavy) return this.pool.run(task, reporter, signal);
+    return { summary: await executeTask(task, reporter, signal) };
   }
 
   close(): Promise<void> {

@@ -51,7 +51,7 @@ export async function schedule(
     // Serialised so two completions never write the index at the same moment.
     indexWrite = indexWrite.then(() => store.writeIndex(plan.name, index)).catch(() => undefined);
   };
-  const end = (instance: KeyedInstance, status: EndStatus, durationMs: number, extra: { error?: string; hint?: string; summary?: unknown } = {}): EndStatus => {
+  const end = (instance: KeyedInstance, status: EndStatus, durationMs: number, extra: { error?: string; hint?: string; summary?: unknown; peakRssMb?: number } = {}): EndStatus => {
     counts[status]++;
     emit({ event: 'stage-end', time: Date.now(), id: instance.id, stage: instance.stage, key: instance.key, status, durationMs, ...(extra as object) });
     return status;
@@ -85,7 +85,7 @@ export async function schedule(
     };
     emit({ event: 'stage-start', time: Date.now(), id: instance.id, stage: instance.stage, key: instance.key, where: runner.where(task) });
     try {
-      const summary = await runner.run(task, {
+      const { summary, peakRssMb } = await runner.run(task, {
         log: (level, message) => emit({ event: 'log', time: Date.now(), id: instance.id, level, message }),
         progress: (progress) => emit({ event: 'progress', time: Date.now(), id: instance.id, progress }),
       }, options.signal);
@@ -96,7 +96,7 @@ export async function schedule(
         summary, lineage, createdAt: new Date().toISOString(), durationMs: Date.now() - started,
       });
       remember(instance);
-      return end(instance, 'done', Date.now() - started, { summary });
+      return end(instance, 'done', Date.now() - started, { summary, ...(peakRssMb !== undefined ? { peakRssMb } : {}) });
     } catch (error) {
       await rm(outDir, { recursive: true, force: true });
       if (options.signal.aborted) return end(instance, 'interrupted', Date.now() - started, { error: 'interrupted' });

@@ -12,7 +12,7 @@ export type WorkerMessage =
   | { readonly type: 'ready' }
   | { readonly type: 'log'; readonly task: string; readonly level: 'debug' | 'info' | 'warn'; readonly message: string }
   | { readonly type: 'progress'; readonly task: string; readonly progress: StageProgress }
-  | { readonly type: 'done'; readonly task: string; readonly summary: JsonValue }
+  | { readonly type: 'done'; readonly task: string; readonly summary: JsonValue; readonly peakRssMb: number }
   | { readonly type: 'failed'; readonly task: string; readonly failure: TaskFailure };
 
 const WORKER = fileURLToPath(new URL('./worker.js', import.meta.url));
@@ -32,19 +32,19 @@ export class WorkerPool {
 
   constructor(private readonly size: number) {}
 
-  /** Runs a task on an idle worker (starting one if the pool is not full). */
-  async run(task: Task, reporter: TaskReporter, signal: AbortSignal): Promise<JsonValue> {
+  /** Runs a task on an idle worker (starting one if the pool is not full); also returns the worker's peak memory so far. */
+  async run(task: Task, reporter: TaskReporter, signal: AbortSignal): Promise<{ summary: JsonValue; peakRssMb: number }> {
     const worker = this.idle();
     worker.busy = true;
     try {
-      return await new Promise<JsonValue>((resolve, reject) => {
+      return await new Promise<{ summary: JsonValue; peakRssMb: number }>((resolve, reject) => {
         const onMessage = (message: WorkerMessage): void => {
           if (message.type === 'ready' || message.task !== task.id) return;
           if (message.type === 'log') reporter.log(message.level, message.message);
           else if (message.type === 'progress') reporter.progress(message.progress);
           else {
             cleanup();
-            if (message.type === 'done') resolve(message.summary);
+            if (message.type === 'done') resolve({ summary: message.summary, peakRssMb: message.peakRssMb });
             else reject(new TaskError(message.failure));
           }
         };

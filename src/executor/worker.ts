@@ -24,7 +24,8 @@ process.on('message', (message: ParentMessage) => {
     log: (level, text) => send({ type: 'log', task: task.id, level, message: text }),
     progress: (progress) => send({ type: 'progress', task: task.id, progress }),
   }, controller.signal).then(
-    (summary) => send({ type: 'done', task: task.id, summary }),
+    // maxRSS is in kilobytes and covers the worker's whole life: the peak of any stage it ran so far.
+    (summary) => send({ type: 'done', task: task.id, summary, peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024) }),
     (error: unknown) => send({ type: 'failed', task: task.id, failure: toFailure(error) }),
   ).finally(() => running.delete(task.id));
 });
