@@ -46,7 +46,7 @@ export function explainChange(before: KeyRecord, after: KeyRecord, inputNames: (
   const removed = before.inputs.filter((k) => !after.inputs.includes(k));
   const added = after.inputs.filter((k) => !before.inputs.includes(k));
   if (removed.length > 0 || added.length > 0) {
-    const names = [...new Set(added.map((k) => inputNames(k) ?? 'an input'))];
+    const names = [...new Set(added.map((k) => inputNames(k) ?? 'an input'))].sort();
     reasons.push(names.length > 0 ? `input ${names.join(', ')} changed` : 'inputs changed');
   }
   for (const name of new Set([...Object.keys(before.files), ...Object.keys(after.files)])) {
