@@ -14,6 +14,8 @@ import type { StageType } from './types.js';
 const BUILTINS = {
   dataset: () => import('./dataset.js'),
   split: () => import('./split.js'),
+  kmeans: () => import('./kmeans.js'),
+  'seed-labels': () => import('./seed-labels.js'),
   train: () => import('./train.js'),
   evaluate: () => import('./evaluate.js'),
   aggregate: () => import('./aggregate.js'),

@@ -1,0 +1,36 @@
+/**
+ * Entry of a k-means worker thread: holds one block of rows on its own
+ * TensorFlow.js backend and answers assignment steps for it.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { loadTf } from './backend.js';
+import { KMeansShard, type ShardInit, type ShardReply, type ShardRequest } from './kmeans.js';
+
+function reportError(error: unknown): void {
+  const reply: ShardReply =
+    error instanceof Error ? { type: 'error', message: error.message, ...(error.stack === undefined ? {} : { stack: error.stack }) } : { type: 'error', message: String(error) };
+  parentPort?.postMessage(reply);
+}
+
+async function serve(): Promise<void> {
+  const port = parentPort;
+  if (port === null) throw new Error('kmeans-worker must run as a worker thread');
+  const init = workerData as ShardInit;
+  const { tf } = await loadTf();
+  const shard = new KMeansShard(tf, init.points, init.rows, init.d, init.chunkRows);
+  port.on('message', (request: ShardRequest) => {
+    try {
+      const output = shard.step(request.centersT, request.centerNorms, request.k, request.withSums);
+      const buffers: ArrayBuffer[] = [];
+      for (const array of [output.labels, output.scores, output.sums, output.counts]) if (array !== null) buffers.push(array.buffer as ArrayBuffer);
+      const reply: ShardReply = { type: 'step', output };
+      port.postMessage(reply, buffers);
+    } catch (error) {
+      reportError(error);
+    }
+  });
+  const ready: ShardReply = { type: 'ready' };
+  port.postMessage(ready);
+}
+
+serve().catch(reportError);

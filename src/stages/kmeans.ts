@@ -1,0 +1,112 @@
+import type { KMeansInit } from '../ml/kmeans.js';
+import { ndarray } from '../util/npy.js';
+import type { ArtifactReader, StageType } from './types.js';
+import { StageUserError } from './types.js';
+
+/** The `with` block of a `kmeans` stage. */
+export interface KMeansParams {
+  /** Number of clusters. */
+  readonly k: number;
+  /** Runs from different initialisations; the one with the lowest inertia is kept. */
+  readonly n_init: number;
+  /** Maximum Lloyd iterations per run. */
+  readonly max_iter: number;
+  /** Relative tolerance on the centres' shift, as in scikit-learn. */
+  readonly tol: number;
+  /** Seed of the initialisation. */
+  readonly seed: number;
+  /** How the initial centres are chosen. */
+  readonly init: KMeansInit;
+  /** Threads sharing the distance work (each extra one is a worker thread with its own backend). */
+  readonly threads: number;
+}
+
+/** The summary a `kmeans` stage returns. */
+export type KMeansSummary = {
+  readonly k: number;
+  /** Sum of squared distances of the images to their centres. */
+  readonly inertia: number;
+  /** Lloyd iterations of the kept run. */
+  readonly iterations: number;
+  /** Number of training images clustered. */
+  readonly n: number;
+  /** Wall time of the stage. */
+  readonly seconds: number;
+};
+
+/** The training images as clustering features: pixel values scaled to [0, 1]. */
+export async function trainFeatures(split: ArtifactReader): Promise<{ points: Float32Array; n: number; d: number }> {
+  const x = await split.readNpy('x_train.npy');
+  const [n, d] = x.shape;
+  if (x.dtype !== 'uint8' || x.shape.length !== 2 || n === undefined || d === undefined) {
+    throw new Error(`split artifact's x_train.npy is ${x.dtype} [${x.shape.join(', ')}], expected 2-D uint8`);
+  }
+  const points = new Float32Array(n * d);
+  for (let i = 0; i < points.length; i++) points[i] = (x.data[i] as number) / 255;
+  return { points, n, d };
+}
+
+/**
+ * Clusters the training images of a split with k-means (k-means++ start,
+ * Lloyd iterations on TensorFlow.js) and stores the centres, each image's
+ * cluster and its distance to the centre.
+ */
+export const stage: StageType<KMeansParams> = {
+  name: 'kmeans',
+  version: 1,
+  description: 'Clusters the training images with k-means and stores the centres, assignments and distances to the centres.',
+  heavy: true,
+  numeric: true,
+  schema: {
+    $schema: 'http://json-schema.org/draft-07/schema#',
+    type: 'object',
+    additionalProperties: false,
+    required: ['k'],
+    properties: {
+      k: { description: 'The number of clusters (at most the number of training images).', type: 'integer', minimum: 1 },
+      n_init: { description: 'Runs from different seeded initialisations; the one with the lowest inertia is kept.', type: 'integer', minimum: 1, default: 1 },
+      max_iter: { description: 'The maximum number of Lloyd iterations per run.', type: 'integer', minimum: 1, default: 100 },
+      tol: {
+        description: "Stop when the centres' squared shifts, summed, are at most tol times the mean per-feature variance (as in scikit-learn).",
+        type: 'number',
+        minimum: 0,
+        default: 1e-4,
+      },
+      seed: { description: 'The seed of the initialisation.', type: 'integer', default: 0 },
+      init: { description: 'How the initial centres are chosen: greedy k-means++ or k distinct random images.', enum: ['k-means++', 'random'], default: 'k-means++' },
+      threads: {
+        description: 'Threads sharing the distance computations. Keep 1 when the pipeline runs stages in parallel; the result does not depend on it.',
+        type: 'integer',
+        minimum: 1,
+        default: 1,
+      },
+    },
+  },
+  async run(inputs, params, ctx): Promise<KMeansSummary> {
+    const started = performance.now();
+    const { points, n, d } = await trainFeatures(inputs.byType('split'));
+    const { k } = params;
+    if (k > n) throw new StageUserError(`k is ${k} but the training set has only ${n} images`, 'choose k at most the number of training images');
+    const [{ loadTf }, { kmeans }] = await Promise.all([import('../ml/backend.js'), import('../ml/kmeans.js')]);
+    const { tf } = await loadTf((message) => ctx.log('warn', message));
+    const result = await kmeans(tf, points, n, d, {
+      k,
+      nInit: params.n_init,
+      maxIter: params.max_iter,
+      tol: params.tol,
+      seed: params.seed,
+      init: params.init,
+      threads: params.threads,
+      signal: ctx.signal,
+      // With several runs the count goes on across them, so the progress bar never moves back.
+      onIteration: (iteration, inertia, run) =>
+        ctx.progress({ unit: 'iteration', step: run * params.max_iter + iteration, total: params.n_init * params.max_iter, metrics: { inertia } }),
+    });
+    await ctx.writeNpy('centers.npy', ndarray('float32', [k, d], result.centers));
+    await ctx.writeNpy('assignment.npy', ndarray('int32', [n], result.assignment));
+    await ctx.writeNpy('distances.npy', ndarray('float32', [n], result.distances));
+    const seconds = (performance.now() - started) / 1000;
+    ctx.log('info', `k-means k=${k}: inertia ${result.inertia.toFixed(1)} after ${result.iterations} iterations in ${seconds.toFixed(1)} s`);
+    return { k, inertia: result.inertia, iterations: result.iterations, n, seconds };
+  },
+};

@@ -1,0 +1,218 @@
+import { ndarray } from '../util/npy.js';
+import { Random } from '../util/random.js';
+import type { ArtifactReader, StageInputs, StageType } from './types.js';
+import { StageUserError } from './types.js';
+
+/** How a seed set of labelled training images is chosen. */
+export const SEED_STRATEGIES = ['full', 'part', 'centers', 'representatives', 'random', 'all'] as const;
+/** A seed strategy's name. */
+export type SeedStrategy = (typeof SEED_STRATEGIES)[number];
+
+/** The strategies that label through k-means clusters and so need a `kmeans` input. */
+export const CLUSTER_STRATEGIES: readonly SeedStrategy[] = ['full', 'part', 'centers', 'representatives'];
+
+/** The `with` block of a `seed-labels` stage. */
+export interface SeedLabelsParams {
+  /**
+   * `full`: every training image, labelled with its cluster's label.
+   * `part`: the `percent`% of each cluster nearest its centre, labelled with the cluster's label.
+   * `centers`: the cluster centres, labelled with their representative's label.
+   * `representatives`: the image nearest each centre, with its true label.
+   * `random`: `n` random training images with their true labels.
+   * `all`: every training image with its true label.
+   */
+  readonly strategy: SeedStrategy;
+  /** For `part`: the share of each cluster kept, in percent (0 < percent <= 100). */
+  readonly percent?: number;
+  /** For `random`: how many images. */
+  readonly n?: number;
+  /** For `random`: the seed of the draw. */
+  readonly seed: number;
+}
+
+/** The summary a `seed-labels` stage returns. */
+export type SeedLabelsSummary = {
+  readonly strategy: SeedStrategy;
+  /** Number of labelled samples produced. */
+  readonly samples: number;
+  /** How many true labels the strategy had to look up (the labelling cost). */
+  readonly trueLabelsUsed: number;
+  /** Share of the produced labels equal to the images' true labels; null for centres, which are not images. */
+  readonly labelAccuracy: number | null;
+  /** Number of clusters of the kmeans input, or null when the strategy uses none. */
+  readonly clusters: number | null;
+};
+
+/** The one input made by a stage of `type`, or a StageUserError saying what to add to `needs`. */
+function singleInput(inputs: StageInputs, type: string, why: string): ArtifactReader {
+  const found = inputs.ids.flatMap((id) => inputs.all(id)).filter((a) => a.type === type);
+  const [only] = found;
+  if (found.length === 0 || only === undefined) throw new StageUserError(`${why}, but none of its needs is a "${type}" stage`, `add a ${type} stage to this stage's needs`);
+  if (found.length > 1) throw new StageUserError(`${why}, but ${found.length} of its inputs are "${type}" stages`, `keep exactly one ${type} stage in this stage's needs`);
+  return only;
+}
+
+async function readVector(artifact: ArtifactReader, name: string, dtype: 'int32' | 'float32'): Promise<Int32Array | Float32Array> {
+  const array = await artifact.readNpy(name);
+  if (array.dtype !== dtype || array.shape.length !== 1) throw new Error(`${artifact.type} artifact's ${name} is ${array.dtype} [${array.shape.join(', ')}], expected 1-D ${dtype}`);
+  return array.data as Int32Array | Float32Array;
+}
+
+/** The clusters of a kmeans artifact as seed-labels reads them. */
+export interface Clusters {
+  readonly k: number;
+  readonly d: number;
+  readonly centers: Float32Array;
+  readonly assignment: Int32Array;
+  readonly distances: Float32Array;
+}
+
+async function readClusters(kmeans: ArtifactReader): Promise<Clusters> {
+  const centers = await kmeans.readNpy('centers.npy');
+  const [k, d] = centers.shape;
+  if (centers.dtype !== 'float32' || centers.shape.length !== 2 || k === undefined || d === undefined) {
+    throw new Error(`kmeans artifact's centers.npy is ${centers.dtype} [${centers.shape.join(', ')}], expected 2-D float32`);
+  }
+  const assignment = (await readVector(kmeans, 'assignment.npy', 'int32')) as Int32Array;
+  const distances = (await readVector(kmeans, 'distances.npy', 'float32')) as Float32Array;
+  return { k, d, centers: centers.data as Float32Array, assignment, distances };
+}
+
+/**
+ * The representative of each cluster: the member nearest its centre (the
+ * lowest index on a tie), or -1 for an empty cluster.
+ */
+export function representatives(assignment: Int32Array, distances: Float32Array, k: number): Int32Array {
+  const best = new Int32Array(k).fill(-1);
+  const bestDistance = new Float64Array(k).fill(Infinity);
+  for (let i = 0; i < assignment.length; i++) {
+    const j = assignment[i] as number;
+    const dist = distances[i] as number;
+    if (dist < (bestDistance[j] as number)) {
+      best[j] = i;
+      bestDistance[j] = dist;
+    }
+  }
+  return best;
+}
+
+/**
+ * For each cluster, the ceil(percent% of its size) members nearest its
+ * centre (at least one), cluster by cluster, nearest first.
+ */
+export function nearestShare(assignment: Int32Array, distances: Float32Array, k: number, percent: number): Int32Array {
+  const members: number[][] = Array.from({ length: k }, () => []);
+  assignment.forEach((j, i) => members[j]?.push(i));
+  const chosen: number[] = [];
+  for (const list of members) {
+    if (list.length === 0) continue;
+    list.sort((a, b) => (distances[a] as number) - (distances[b] as number) || a - b);
+    // The slack keeps 2.2% of 1500 at 33: in floating point 2.2 * 1500 / 100 is 33.00000000000001.
+    const take = Math.max(1, Math.ceil((percent * list.length) / 100 - 1e-9));
+    chosen.push(...list.slice(0, take));
+  }
+  return Int32Array.from(chosen);
+}
+
+function accuracy(indices: Int32Array, labels: Int32Array, truth: Int32Array): number {
+  if (indices.length === 0) return 0;
+  let right = 0;
+  indices.forEach((row, i) => {
+    if (labels[i] === truth[row]) right++;
+  });
+  return right / indices.length;
+}
+
+/**
+ * Chooses the labelled seed set of a semi-supervised experiment: through
+ * k-means clusters (each cluster takes the true label of the image nearest
+ * its centre), at random, or all of it. Writes `y.npy` with `indices.npy`
+ * (rows of x_train) or, for `centers`, `x.npy` (features scaled to [0, 1]).
+ */
+export const stage: StageType<SeedLabelsParams> = {
+  name: 'seed-labels',
+  version: 1,
+  description: 'Chooses the labelled training images (or centres) that seed a classifier, labelling them through k-means clusters or at random.',
+  schema: {
+    $schema: 'http://json-schema.org/draft-07/schema#',
+    type: 'object',
+    additionalProperties: false,
+    required: ['strategy'],
+    properties: {
+      strategy: {
+        description:
+          'full: every image with its cluster\'s label; part: the percent% of each cluster nearest its centre, with the cluster\'s label; ' +
+          'centers: the centres with their representative\'s label; representatives: the image nearest each centre with its true label; ' +
+          'random: n random images with their true labels; all: every image with its true label.',
+        enum: [...SEED_STRATEGIES],
+      },
+      percent: { description: 'For part: the share of each cluster kept, in percent (rounded up, at least one image per cluster).', type: 'number', exclusiveMinimum: 0, maximum: 100 },
+      n: { description: 'For random: the number of images drawn.', type: 'integer', minimum: 1 },
+      seed: { description: 'For random: the seed of the draw.', type: 'integer', default: 0 },
+    },
+    allOf: [
+      { if: { properties: { strategy: { const: 'part' } }, required: ['strategy'] }, then: { required: ['percent'] } },
+      { if: { properties: { strategy: { const: 'random' } }, required: ['strategy'] }, then: { required: ['n'] } },
+    ],
+  },
+  async run(inputs, params, ctx): Promise<SeedLabelsSummary> {
+    const { strategy } = params;
+    const split = singleInput(inputs, 'split', 'seed-labels reads the training labels of a split');
+    const truth = (await readVector(split, 'y_train.npy', 'int32')) as Int32Array;
+    const n = truth.length;
+    const write = async (indices: Int32Array, labels: Int32Array, trueLabelsUsed: number, clusters: number | null): Promise<SeedLabelsSummary> => {
+      await ctx.writeNpy('indices.npy', ndarray('int32', [indices.length], indices));
+      await ctx.writeNpy('y.npy', ndarray('int32', [labels.length], labels));
+      return { strategy, samples: indices.length, trueLabelsUsed, labelAccuracy: accuracy(indices, labels, truth), clusters };
+    };
+
+    if (strategy === 'all') return write(Int32Array.from({ length: n }, (_, i) => i), Int32Array.from(truth), n, null);
+    if (strategy === 'random') {
+      const m = params.n;
+      if (m === undefined) throw new StageUserError('strategy "random" needs n, the number of images to draw');
+      if (m > n) throw new StageUserError(`n is ${m} but the training set has only ${n} images`, `choose n at most ${n}`);
+      const indices = new Random(params.seed).permutation(n).slice(0, m).sort();
+      return write(indices, indices.map((row) => truth[row] as number), m, null);
+    }
+
+    const clusters = await readClusters(singleInput(inputs, 'kmeans', `strategy "${strategy}" labels through k-means clusters`));
+    const { k, assignment, distances } = clusters;
+    if (assignment.length !== n || distances.length !== n) {
+      throw new StageUserError(
+        `the kmeans input clustered ${assignment.length} images but the split has ${n} training images`,
+        'make the kmeans stage need the same split as this stage',
+      );
+    }
+    const reps = representatives(assignment, distances, k);
+    const clusterLabel = reps.map((row) => (row < 0 ? -1 : (truth[row] as number)));
+    const kept = reps.filter((row) => row >= 0);
+    if (kept.length < k) ctx.log('warn', `${k - kept.length} of ${k} clusters are empty and label nothing`);
+
+    switch (strategy) {
+      case 'full':
+        return write(Int32Array.from({ length: n }, (_, i) => i), assignment.map((j) => clusterLabel[j] as number), kept.length, k);
+      case 'part': {
+        const percent = params.percent;
+        if (percent === undefined) throw new StageUserError('strategy "part" needs percent, the share of each cluster to keep');
+        const indices = nearestShare(assignment, distances, k, percent);
+        return write(indices, indices.map((row) => clusterLabel[assignment[row] as number] as number), kept.length, k);
+      }
+      case 'representatives':
+        return write(kept, kept.map((row) => truth[row] as number), kept.length, k);
+      case 'centers': {
+        const { d, centers } = clusters;
+        const x = new Float32Array(kept.length * d);
+        const labels = new Int32Array(kept.length);
+        let m = 0;
+        reps.forEach((row, j) => {
+          if (row < 0) return;
+          x.set(centers.subarray(j * d, j * d + d), m * d);
+          labels[m++] = clusterLabel[j] as number;
+        });
+        await ctx.writeNpy('x.npy', ndarray('float32', [m, d], x));
+        await ctx.writeNpy('y.npy', ndarray('int32', [m], labels));
+        return { strategy, samples: m, trueLabelsUsed: m, labelAccuracy: null, clusters: k };
+      }
+    }
+  },
+};
