@@ -16,7 +16,7 @@ import { runStage, tempDir } from './support/stage-harness.js';
 
 const ROWS = 4;
 const COLS = 3;
-const quiet: ResolveOptions = { allowDownload: false, log: () => {} };
+const quiet: ResolveOptions = { allowDownload: false, baseDir: process.cwd(), log: () => {} };
 
 function idxImages(images: Uint8Array, count: number, rows = ROWS, cols = COLS): Buffer {
   const head = Buffer.alloc(16);
@@ -309,7 +309,7 @@ describe('finding the IDX files', () => {
         const name = String(url).replace(/^.*\//, '').replace(/\.gz$/, '');
         return new Response(bodies[name] ?? null, { status: bodies[name] === undefined ? 404 : 200 });
       }) as typeof fetch;
-      const options = { allowDownload: true, log: () => {}, systemRoot: join(root, 'system'), fetch: fakeFetch };
+      const options = { allowDownload: true, baseDir: process.cwd(), log: () => {}, systemRoot: join(root, 'system'), fetch: fakeFetch };
       const dir = join(root, 'cache', 'seedflow', 'datasets', 'fashion-mnist');
 
       const bad = { baseUrl: 'http://example.invalid/', sha256: { ...hashes, 't10k-images-idx3-ubyte': '0'.repeat(64) } };
@@ -332,7 +332,7 @@ describe('finding the IDX files', () => {
         throw new TypeError('fetch failed', { cause: new Error('getaddrinfo ENOTFOUND example.invalid') });
       }) as typeof fetch;
       const error = await rejectsWith(
-        locateIdx('mnist', undefined, { allowDownload: true, log: () => {}, systemRoot: join(root, 'system'), fetch: offline }),
+        locateIdx('mnist', undefined, { allowDownload: true, baseDir: process.cwd(), log: () => {}, systemRoot: join(root, 'system'), fetch: offline }),
         /MNIST was not found/,
       );
       assert.match(error.message, /could not download https:\/\/ossci-datasets\.s3\.amazonaws\.com\/mnist\/train-images-idx3-ubyte\.gz: fetch failed \(getaddrinfo ENOTFOUND/);

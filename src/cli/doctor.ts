@@ -34,7 +34,7 @@ export async function doctorReport(store: string): Promise<[string, string][]> {
   for (const note of notes) rows.push(['backend note', note]);
   try {
     const { datasetFiles } = await import('../stages/dataset.js');
-    const files = await datasetFiles({ name: 'fashion-mnist' } as never, { allowDownload: false, log: () => {} });
+    const files = await datasetFiles({ name: 'fashion-mnist' } as never, { allowDownload: false, baseDir: process.cwd(), log: () => {} });
     rows.push(['fashion-mnist data', files[0] !== undefined ? files[0].replace(/\/[^/]+$/, '') : 'not found']);
   } catch (error) {
     rows.push(['fashion-mnist data', `not found: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`]);

@@ -1,3 +1,4 @@
+import { dirname, resolve } from 'node:path';
 import { loadPipeline } from '../config/load.js';
 import { applyOverrides } from '../config/overrides.js';
 import type { LoadedPipeline } from '../config/spec.js';
@@ -41,14 +42,14 @@ export async function checkPipeline(file: string, sets: readonly string[]): Prom
  */
 export async function preparePlan(options: PrepareOptions): Promise<{ pipeline: LoadedPipeline; plan: Plan }> {
   const { pipeline, expansion, code } = await checkPipeline(options.file, options.sets);
-  const files = new Map<string, Record<string, string>>();
+  const files = new Map<string, { readonly paths: readonly string[]; readonly hashes: Readonly<Record<string, string>> }>();
   const problems: Diagnostic[] = [];
   for (const instance of expansion.instances) {
     const hook = code.get(pipeline.spec.stages[instance.stage]?.uses ?? '')?.files;
     if (hook === undefined) continue;
     try {
-      const paths = await hook(instance.params as never, { allowDownload: options.allowDownload, log: options.log });
-      files.set(instance.id, options.store ? await options.store.hashFiles(paths) : {});
+      const paths = await hook(instance.params as never, { allowDownload: options.allowDownload, baseDir: dirname(resolve(options.file)), log: options.log });
+      files.set(instance.id, { paths, hashes: options.store ? await options.store.hashFiles(paths) : {} });
     } catch (error) {
       if (!(error instanceof StageUserError)) throw error;
       problems.push(pipeline.source.atPath(['stages', instance.stage, 'uses'], `stage "${instance.stage}": ${error.message}`, error.hint));

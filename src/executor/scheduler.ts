@@ -81,7 +81,7 @@ export async function schedule(
     const outDir = await store.tmpDir(instance.key);
     const task: Task = {
       id: instance.id, stage: instance.stage, key: instance.key, matrix: instance.matrix, source: instance.type.source,
-      heavy: instance.type.heavy, params: instance.params, inputs, outDir,
+      heavy: instance.type.heavy, params: instance.params, inputs, outDir, files: instance.files,
     };
     emit({ event: 'stage-start', time: Date.now(), id: instance.id, stage: instance.stage, key: instance.key, where: runner.where(task) });
     try {

@@ -18,6 +18,8 @@ export interface Task {
   readonly inputs: Readonly<Record<string, readonly string[]>>;
   /** An empty folder for the output. */
   readonly outDir: string;
+  /** External files found at planning time (the `files` hook's answer). */
+  readonly files: readonly string[];
 }
 
 /** How a task reports while it runs. */
@@ -62,6 +64,7 @@ export async function executeTask(task: Task, reporter: TaskReporter, signal: Ab
     instance: { stage: task.stage, key: task.key, matrix: task.matrix },
     log: (level, message) => reporter.log(level, message),
     progress: (progress) => reporter.progress(progress),
+    files: task.files,
   });
   const summary = await stage.run(makeInputs(byNeed), task.params as never, ctx);
   signal.throwIfAborted();

@@ -187,8 +187,8 @@ export function expand(
 export interface KeyFacts {
   /** The TensorFlow backend numeric stages will run on. */
   readonly backend: string;
-  /** Content hashes of the external files each instance reads, by instance id then file name. */
-  readonly files: ReadonlyMap<string, Readonly<Record<string, string>>>;
+  /** The external files each instance reads, by instance id: their paths and content hashes by file name. */
+  readonly files: ReadonlyMap<string, { readonly paths: readonly string[]; readonly hashes: Readonly<Record<string, string>> }>;
 }
 
 /** Computes every instance's key record and key, dependencies first. Pure. */
@@ -201,12 +201,12 @@ export function assignKeys(expansion: Expansion, facts: KeyFacts): Plan {
       version: instance.type.version,
       params: instance.params,
       inputs: Object.values(instance.needs).flat().map((id) => keys.get(id) ?? '').sort(),
-      files: facts.files.get(instance.id) ?? {},
+      files: facts.files.get(instance.id)?.hashes ?? {},
       ...(instance.type.numeric ? { backend: facts.backend } : {}),
     };
     const key = keyOf(record);
     keys.set(instance.id, key);
-    return { ...instance, key, record };
+    return { ...instance, key, record, files: facts.files.get(instance.id)?.paths ?? [] };
   });
   return { name: expansion.name, stages: expansion.stages, axes: expansion.axes, instances };
 }

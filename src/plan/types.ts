@@ -39,6 +39,8 @@ export interface StageInstance {
 export interface KeyedInstance extends StageInstance {
   readonly key: string;
   readonly record: KeyRecord;
+  /** Paths of the external files it reads (their hashes are in the record). */
+  readonly files: readonly string[];
 }
 
 /** The expanded pipeline: every stage instance, dependencies first. */

@@ -11,6 +11,7 @@ export interface ContextOptions {
   readonly instance: StageContext['instance'];
   readonly log: (level: 'debug' | 'info' | 'warn', message: string) => void;
   readonly progress: (progress: StageProgress) => void;
+  readonly files?: readonly string[];
 }
 
 /** Builds the context a stage's `run` receives. */
@@ -21,6 +22,7 @@ export function makeContext(options: ContextOptions): StageContext {
     instance: options.instance,
     log: options.log,
     progress: options.progress,
+    files: options.files ?? [],
     writeJson: (name, value) => writeFile(join(options.outDir, name), JSON.stringify(value, null, 2)),
     writeNpy: (name, array) => writeFile(join(options.outDir, name), encodeNpy(array)),
   };

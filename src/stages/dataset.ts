@@ -167,7 +167,7 @@ export async function locateIdx(name: IdxDatasetName, path: string | undefined, 
 
   // A folder the user names is taken at its word: falling back elsewhere would hide a typo.
   if (path !== undefined) {
-    const dir = resolve(path);
+    const dir = resolve(options.baseDir, path);
     const found = await idxFilesIn(dir);
     if ('files' in found) return found.files;
     looked.push(`with.path ${dir}: ${found.problem}`);
@@ -305,7 +305,7 @@ function checkParams(params: DatasetParams): void {
 export async function datasetFiles(params: DatasetParams, options: LocateOptions): Promise<string[]> {
   checkParams(params);
   if (params.name !== 'csv') return locateIdx(params.name, params.path, options);
-  const files = [resolve(params.train ?? ''), resolve(params.test ?? '')];
+  const files = [resolve(options.baseDir, params.train ?? ''), resolve(options.baseDir, params.test ?? '')];
   for (const file of files) {
     if (!(await isFile(file))) throw new StageUserError(`CSV file ${file} does not exist`);
   }
@@ -535,7 +535,8 @@ export const stage: StageType<DatasetParams> = {
   },
   files: (params, options) => datasetFiles(params, options),
   async run(_inputs, params, ctx) {
-    const files = await datasetFiles(params, { allowDownload: false, log: (level, message) => ctx.log(level, message) });
+    // The files found (and hashed into the key) when the run was planned; outside the engine, look them up again.
+    const files = ctx.files.length > 0 ? ctx.files : await datasetFiles(params, { allowDownload: false, baseDir: process.cwd(), log: (level, message) => ctx.log(level, message) });
     const data = params.name === 'csv' ? await loadCsv(params, files) : await loadIdx(params.name, files);
     const pixels = data.meta.shape[0] * data.meta.shape[1];
     ctx.log('info', `loaded ${data.train.count} training and ${data.test.count} test images from ${files.map((f) => basename(f)).join(', ')}`);

@@ -78,6 +78,8 @@ export interface StageContext {
   log(level: 'debug' | 'info' | 'warn', message: string): void;
   /** Reports progress (k-means iteration, training epoch...). */
   progress(progress: StageProgress): void;
+  /** The external files the stage's `files` hook found when the run was planned (hashed into the key); empty without the hook. */
+  readonly files: readonly string[];
 }
 
 /** Facts about the environment that a stage's `files` hook may use. */
@@ -86,6 +88,8 @@ export interface ResolveOptions {
   readonly allowDownload: boolean;
   /** Logs a line through the command's logger. */
   readonly log: (level: 'info' | 'warn', message: string) => void;
+  /** The folder of the pipeline file: relative paths in `with` are relative to it. */
+  readonly baseDir: string;
 }
 
 /**
