@@ -111,6 +111,13 @@ export async function schedule(
     }
   };
 
+  // Deeper instances first when several are ready: a cell's evaluation runs as soon as its training is
+  // done, so results arrive during a long grid instead of all at its end.
+  const depth = new Map<string, number>();
+  for (const instance of plan.instances) {
+    depth.set(instance.id, 1 + Math.max(0, ...Object.values(instance.needs).flat().map((id) => depth.get(id) ?? 0)));
+  }
+
   for (const instance of plan.instances) {
     const state = states.get(instance.id);
     if (state?.status !== 'run') {
@@ -127,7 +134,7 @@ export async function schedule(
       const blocked = deps.find((_, i) => results[i] !== 'done' && results[i] !== 'cached');
       if (blocked !== undefined) return end(instance, 'skipped', 0, { error: `not run: ${blocked} did not complete` });
       if (stopping || options.signal.aborted) return end(instance, 'skipped', 0, { error: 'not started: the run is stopping' });
-      return (await queue.add(() => runOne(instance), { throwOnTimeout: true }));
+      return queue.add(() => runOne(instance), { throwOnTimeout: true, priority: depth.get(instance.id) ?? 0 });
     })());
   }
   await Promise.all(outcome.values());
