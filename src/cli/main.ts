@@ -26,6 +26,10 @@ Commands:
   schema [stage-type]         print the pipeline's JSON Schema, or one stage type's
   gc <pipeline>...            remove artifacts that none of the given pipelines reaches (dry run unless --yes)
   doctor                      print versions, the TensorFlow backend, cores and where the data is found
+  results <pipeline>          every grid cell's metrics; cells not computed yet are listed as missing
+  report <pipeline>           write one self-contained HTML report with charts (-o FILE, --cell CELL)
+  runs [pipeline]             list the runs recorded in the store's history, newest first
+  compare <run-a> <run-b>     what differs between two recorded runs: params and metrics per cell
   help                        this text
 
 Options:
@@ -36,8 +40,12 @@ Options:
   --force STAGE               recompute STAGE and everything downstream of it (repeatable)
   --only STAGE                run only STAGE and what it needs (repeatable)
   --wait                      wait for another run holding the store instead of refusing
-  --json                      print events as NDJSON on stdout (plan, run)
-  --format FORMAT             dag: mermaid (default) or dot
+  --json                      print events as NDJSON on stdout (plan, run); JSON output (results, runs, compare)
+  --format FORMAT             dag: mermaid (default) or dot; results: table (default), csv, json or markdown
+  --sort COLUMN               results: order by COLUMN, numbers largest first (a unique last part works: accuracy)
+  -o, --output FILE           report: the HTML file (default: report.html); FILE-accuracy.svg and .png go next to it
+  --cell CELL                 report: the confusion matrix's cell, by id, stage or matrix values ("k=10 seeding.strategy=full");
+                              default: the best test accuracy
   --instances                 dag: one node per stage instance instead of per stage
   --yes                       gc: really delete
   --verbose                   show progress and stage logs
@@ -61,6 +69,9 @@ const OPTIONS = {
   verbose: { type: 'boolean' },
   version: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
+  sort: { type: 'string' },
+  output: { type: 'string', short: 'o' },
+  cell: { type: 'string' },
 } as const;
 
 type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
@@ -133,7 +144,7 @@ async function cmdRun(positionals: readonly string[], values: Values): Promise<n
   const jobs = jobsOf(values);
   const storeRoot = resolve(values.store ?? 'artifacts');
   const store = new Store(storeRoot);
-  const { plan } = await preparePlan({ file, sets: values.set ?? [], store, allowDownload: true, log: (_, m) => err(m) });
+  const { pipeline, plan } = await preparePlan({ file, sets: values.set ?? [], store, allowDownload: true, log: (_, m) => err(m) });
   checkStages(plan, values.force ?? [], '--force');
   checkStages(plan, values.only ?? [], '--only');
   const release = await store.lock(`seedflow run ${file}`, {
@@ -141,13 +152,17 @@ async function cmdRun(positionals: readonly string[], values: Values): Promise<n
     onWait: (holder) => err(`seedflow: waiting for process ${holder.pid} ("${holder.command}") to release the store ${storeRoot}`),
   });
   const id = runId();
-  const log = await createLogger({ console: values.json !== true, verbose: values.verbose === true, logDir: await store.logDir(), runId: id });
+  // On a terminal the live view draws progress and prints the log lines itself.
+  const live = values.json !== true && process.stderr.isTTY === true && process.env['TERM'] !== 'dumb' ? new (await import('./progress.js')).LiveProgress(process.stderr) : undefined;
+  const log = await createLogger({ console: values.json !== true && live === undefined, verbose: values.verbose === true, logDir: await store.logDir(), runId: id });
   const controller = new AbortController();
   let interrupts = 0;
   const onSignal = (): void => {
     interrupts++;
     if (interrupts === 1) {
-      err('seedflow: stopping; running stages are asked to stop (press Ctrl-C again to quit at once)');
+      const message = 'seedflow: stopping; running stages are asked to stop (press Ctrl-C again to quit at once)';
+      if (live) live.print(message);
+      else err(message);
       controller.abort();
     } else {
       void release().finally(() => process.exit(EXIT.interrupted));
@@ -155,11 +170,19 @@ async function cmdRun(positionals: readonly string[], values: Values): Promise<n
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // Opened after emit is defined, since opening may warn through it.
+  let recorder: import('../history/recorder.js').HistoryRecorder | null = null;
   const emit = (event: RunEvent): void => {
     if (values.json) out(JSON.stringify(event));
     const line = describeEvent(event);
     log.logger.log(line?.level ?? 'debug', line?.text ?? event.event, event);
+    live?.event(event, line, values.verbose === true);
+    recorder?.record(event);
   };
+  recorder = (await import('../history/recorder.js')).HistoryRecorder.open(store, {
+    id, pipeline: plan.name, file: resolve(file), fileParams: pipeline.spec.params, sets: values.set ?? [], jobs, started,
+    options: { force: values.force ?? [], only: values.only ?? [], keepGoing: values['keep-going'] === true },
+  }, (message) => emit({ event: 'warning', time: Date.now(), message: `seedflow: ${message}` }));
   const { LocalRunner } = await import('../executor/runner.js');
   const { schedule } = await import('../executor/scheduler.js');
   const runner = new LocalRunner(jobs);
@@ -170,11 +193,13 @@ async function cmdRun(positionals: readonly string[], values: Values): Promise<n
       emit({ event: 'instance', time: Date.now(), id: i.id, stage: i.stage, matrix: i.matrix, key: i.key, status: s?.status ?? 'run', reasons: s?.status === 'cached' || s === undefined ? [] : s.reasons });
     }
     const toRun = [...states.values()].filter((s) => s.status === 'run').length;
-    emit({ event: 'run-start', time: Date.now(), run: id, pipeline: plan.name, jobs, store: storeRoot, instances: plan.instances.length, toRun });
+    emit({ event: 'run-start', time: Date.now(), run: id, pipeline: plan.name, jobs, backend: plan.backend, store: storeRoot, instances: plan.instances.length, toRun });
     const result = await schedule(plan, states, store, runner, emit, { jobs, keepGoing: values['keep-going'] === true, signal: controller.signal });
     emit({ event: 'run-end', time: Date.now(), run: id, status: result.status, durationMs: Date.now() - started, counts: result.counts });
     return result.status === 'success' ? EXIT.ok : result.status === 'interrupted' ? EXIT.interrupted : EXIT.stageFailed;
   } finally {
+    live?.close();
+    recorder?.close();
     await runner.close();
     await log.close();
     await release();
@@ -285,6 +310,10 @@ export async function main(argv: readonly string[]): Promise<number> {
       case 'schema': return await cmdSchema(rest);
       case 'gc': return await cmdGc(rest, values);
       case 'doctor': return await cmdDoctor(values);
+      case 'results': return await (await import('./results.js')).cmdResults(rest, values);
+      case 'report': return await (await import('./results.js')).cmdReport(rest, values);
+      case 'runs': return await (await import('./results.js')).cmdRuns(rest, values);
+      case 'compare': return await (await import('./results.js')).cmdCompare(rest, values);
       default:
         throw new UsageError(`unknown command "${command}"`);
     }
@@ -305,6 +334,12 @@ export async function main(argv: readonly string[]): Promise<number> {
     return EXIT.internal;
   }
 }
+
+// A reader that stops early (`seedflow plan ... | head`) is not an error.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw error;
+});
 
 void main(process.argv.slice(2)).then((code) => {
   process.exitCode = code;

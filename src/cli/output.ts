@@ -58,7 +58,7 @@ function seconds(ms: number): string {
 export function describeEvent(event: RunEvent): { level: 'info' | 'warn' | 'error' | 'debug'; text: string } | null {
   switch (event.event) {
     case 'run-start':
-      return { level: 'info', text: `seedflow: ${event.pipeline}: ${event.instances} instances, ${event.instances - event.toRun} cached, ${event.toRun} to run, ${event.jobs} job${event.jobs === 1 ? '' : 's'} (store ${event.store})` };
+      return { level: 'info', text: `seedflow: ${event.pipeline}: ${event.instances} instances, ${event.instances - event.toRun} cached, ${event.toRun} to run, ${event.jobs} job${event.jobs === 1 ? '' : 's'}${event.backend === 'none' ? '' : `, TensorFlow backend ${event.backend}`} (store ${event.store})` };
     case 'stage-start':
       return { level: 'info', text: `  ▶ ${event.id}${event.where === 'worker' ? ' (worker)' : ''}` };
     case 'progress': {

@@ -208,5 +208,5 @@ export function assignKeys(expansion: Expansion, facts: KeyFacts): Plan {
     keys.set(instance.id, key);
     return { ...instance, key, record, files: facts.files.get(instance.id)?.paths ?? [] };
   });
-  return { name: expansion.name, stages: expansion.stages, axes: expansion.axes, instances };
+  return { name: expansion.name, backend: facts.backend, stages: expansion.stages, axes: expansion.axes, instances };
 }

@@ -57,6 +57,8 @@ export interface Expansion {
 /** A pipeline ready to run: every instance keyed, dependencies first. */
 export interface Plan {
   readonly name: string;
+  /** The TensorFlow backend numeric stages will run on ('none' when the pipeline has none). */
+  readonly backend: string;
   readonly stages: readonly string[];
   readonly axes: Readonly<Record<string, readonly string[]>>;
   readonly instances: readonly KeyedInstance[];
