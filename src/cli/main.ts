@@ -44,8 +44,8 @@ Options:
   --format FORMAT             dag: mermaid (default) or dot; results: table (default), csv, json or markdown
   --sort COLUMN               results: order by COLUMN, numbers largest first (a unique last part works: accuracy)
   -o, --output FILE           report: the HTML file (default: report.html); FILE-accuracy.svg and .png go next to it
-  --cell CELL                 report: the confusion matrix's cell, by id, stage or matrix values ("k=10 seeding.strategy=full");
-                              default: the best test accuracy
+  --cell CELL                 report: the cell whose confusion matrix is drawn, by id, stage or matrix values
+                              ("k=10 seeding.strategy=full"); default: the grid cell with the best test accuracy
   --instances                 dag: one node per stage instance instead of per stage
   --yes                       gc: really delete
   --verbose                   show progress and stage logs

@@ -1,0 +1,254 @@
+import { resolve } from 'node:path';
+import { Store } from '../cache/store.js';
+import { applyOverrides } from '../config/overrides.js';
+import { preparePlan } from '../executor/prepare.js';
+import type { Comparison, MetricValue } from '../history/compare.js';
+import type { RunRecord } from '../history/history.js';
+import { constantColumns, resolveColumn, sortCells } from '../report/cells.js';
+import { collectResults, KEY_METRICS, type Cell, type ResultsTable } from '../report/collect.js';
+import type { ResultRow } from '../stages/aggregate.js';
+import { toCsv } from '../stages/aggregate.js';
+import type { JsonValue } from '../util/json.js';
+import { EXIT } from './exit-codes.js';
+import { formatDuration } from './progress.js';
+
+/** The command-line values these commands read (a subset of the CLI's options). */
+export interface ResultsValues {
+  readonly set?: readonly string[] | undefined;
+  readonly store?: string | undefined;
+  readonly format?: string | undefined;
+  readonly sort?: string | undefined;
+  readonly json?: boolean | undefined;
+  readonly output?: string | undefined;
+  readonly cell?: string | undefined;
+}
+
+/** The formats of `seedflow results`. */
+export const RESULT_FORMATS = ['table', 'csv', 'json', 'markdown'] as const;
+type ResultFormat = (typeof RESULT_FORMATS)[number];
+
+function out(text: string): void {
+  process.stdout.write(`${text}\n`);
+}
+function err(text: string): void {
+  process.stderr.write(`${text}\n`);
+}
+function usage(message: string): number {
+  err(`seedflow: ${message}\nRun "seedflow help" for usage.`);
+  return EXIT.invalid;
+}
+
+function onePipeline(positionals: readonly string[]): string | undefined {
+  return positionals.length === 1 ? positionals[0] : undefined;
+}
+
+/** A value as the table and markdown views show it: 4 significant digits, blank when absent. */
+export function formatValue(value: ResultRow[string] | JsonValue | undefined): string {
+  if (value === undefined || value === null) return '';
+  if (typeof value === 'number') return Number.isInteger(value) ? String(value) : String(Number(value.toPrecision(4)));
+  return typeof value === 'string' ? value : JSON.stringify(value);
+}
+
+/** A text table with numbers right-aligned. */
+function alignedTable(head: readonly string[], rows: readonly (readonly string[])[], numeric: readonly boolean[]): string {
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: readonly string[]): string =>
+    cells.map((c, i) => (numeric[i] ? c.padStart(widths[i] ?? 0) : i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ').trimEnd();
+  return [line(head), ...rows.map(line)].join('\n');
+}
+
+function markdownTable(head: readonly string[], rows: readonly (readonly string[])[], numeric: readonly boolean[]): string {
+  const esc = (s: string): string => s.replace(/\|/g, '\\|');
+  return [
+    `| ${head.map(esc).join(' | ')} |`,
+    `| ${head.map((_, i) => (numeric[i] ? '---:' : '---')).join(' | ')} |`,
+    ...rows.map((r) => `| ${r.map(esc).join(' | ')} |`),
+  ].join('\n');
+}
+
+/** The columns of the table and markdown views: stage, status, matrix values and the key metrics, those equal in every cell left out. */
+export function viewColumns(table: ResultsTable, cells: readonly Cell[]): { shown: string[]; constant: string[] } {
+  const candidates = ['stage', 'status', ...table.matrixColumns, ...KEY_METRICS].filter((c) => table.columns.includes(c));
+  const constant = constantColumns(cells.map((c) => c.row), candidates);
+  return { shown: candidates.filter((c) => !constant.has(c)), constant: candidates.filter((c) => constant.has(c)) };
+}
+
+/** Headers without the stage type (`accuracy` for `evaluate.accuracy`) where that stays unique; matrix columns keep their names. */
+export function shortNames(columns: readonly string[], matrixColumns: readonly string[]): string[] {
+  const short = columns.map((c) => (matrixColumns.includes(c) ? c : c.split('.').at(-1) ?? c));
+  return short.map((s, i) => (short.indexOf(s) === short.lastIndexOf(s) ? s : columns[i] ?? s));
+}
+
+/**
+ * `seedflow results <pipeline>`: every grid cell's metrics. The table and
+ * markdown views show the key columns and hide those equal in every cell;
+ * csv and json carry every column. `--sort` orders by a column, numbers
+ * largest first.
+ */
+export async function cmdResults(positionals: readonly string[], values: ResultsValues): Promise<number> {
+  const file = onePipeline(positionals);
+  if (file === undefined) return usage('seedflow results takes one pipeline file');
+  const format = (values.json ? 'json' : values.format ?? 'table') as ResultFormat;
+  if (!RESULT_FORMATS.includes(format)) return usage(`--format must be one of ${RESULT_FORMATS.join(', ')} for results, got "${values.format ?? ''}"`);
+  const store = new Store(resolve(values.store ?? 'artifacts'));
+  const { plan } = await preparePlan({ file, sets: values.set ?? [], store, allowDownload: false, log: (_, m) => err(m) });
+  const table = await collectResults(plan, store);
+  let cells: readonly Cell[] = table.cells;
+  if (values.sort !== undefined) {
+    const column = resolveColumn(table.columns, values.sort, [...table.matrixColumns, ...KEY_METRICS]);
+    if ('problem' in column) return usage(`--sort: ${column.problem}`);
+    cells = sortCells(cells, column.column);
+  }
+  const missing = cells.filter((c) => c.status !== 'ok');
+  if (format === 'csv') {
+    process.stdout.write(toCsv(cells.map((c) => ({ id: c.id, ...c.row })), ['id', ...table.columns]));
+  } else if (format === 'json') {
+    out(JSON.stringify({ pipeline: table.pipeline, columns: ['id', ...table.columns], rows: cells.map((c) => ({ id: c.id, ...c.row })) }));
+  } else {
+    const { shown, constant } = viewColumns(table, cells);
+    const numeric = shown.map((c) => cells.some((cell) => typeof cell.row[c] === 'number') && !table.matrixColumns.includes(c));
+    const rows = cells.map((c) => shown.map((col) => formatValue(c.row[col])));
+    const head = shortNames(shown, table.matrixColumns);
+    if (format === 'markdown') {
+      out(markdownTable(head, rows, numeric));
+      if (constant.length > 0) out(`\nSame in every cell: ${constant.map((c) => `${c} = ${formatValue(cells[0]?.row[c]) || '–'}`).join(', ')}.`);
+    } else {
+      out(`${table.pipeline}: ${cells.length} cells, ${cells.length - missing.length} computed, ${missing.length} missing`);
+      out(alignedTable(head, rows, numeric));
+      if (constant.length > 0) out(`same in every cell: ${constant.map((c) => `${c}=${formatValue(cells[0]?.row[c]) || '-'}`).join(', ')}`);
+    }
+  }
+  if (missing.length > 0 && format !== 'json') err(`seedflow: ${missing.length} of ${cells.length} cells are not computed yet (status missing); run \`seedflow run ${file}\` to compute them`);
+  return EXIT.ok;
+}
+
+/** `seedflow report <pipeline> [-o report.html] [--cell CELL]`. */
+export async function cmdReport(positionals: readonly string[], values: ResultsValues): Promise<number> {
+  const file = onePipeline(positionals);
+  if (file === undefined) return usage('seedflow report takes one pipeline file');
+  const output = resolve(values.output ?? 'report.html');
+  const store = new Store(resolve(values.store ?? 'artifacts'));
+  const sets = values.set ?? [];
+  const { pipeline, plan } = await preparePlan({ file, sets, store, allowDownload: false, log: (_, m) => err(m) });
+  const { writeReport, CellNotFoundError } = await import('../report/report.js');
+  try {
+    const result = await writeReport({ pipeline, plan, store, file, sets, params: applyOverrides(pipeline.spec.params, sets).params, output, ...(values.cell !== undefined ? { cell: values.cell } : {}) });
+    out(`wrote ${result.html} (${result.charts} chart${result.charts === 1 ? '' : 's'})`);
+    if (result.svg !== null && result.png !== null) out(`wrote ${result.svg} and ${result.png} (test accuracy against K)`);
+    if (result.missing.length > 0) err(`seedflow: the report is incomplete:\n${result.missing.map((m) => `  - ${m}`).join('\n')}`);
+    return EXIT.ok;
+  } catch (error) {
+    if (error instanceof CellNotFoundError) return usage(error.message);
+    throw error;
+  }
+}
+
+function when(ms: number): string {
+  const d = new Date(ms);
+  const pad = (n: number): string => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+}
+
+function runCounts(run: RunRecord): string {
+  const c = run.counts;
+  if (Object.keys(c).length === 0) return '';
+  return `${c['done'] ?? 0} ran, ${c['cached'] ?? 0} cached${c['failed'] ? `, ${c['failed']} failed` : ''}${c['interrupted'] ? `, ${c['interrupted']} interrupted` : ''}${c['skipped'] ? `, ${c['skipped']} skipped` : ''}`;
+}
+
+async function openHistory(values: ResultsValues): Promise<{ history: import('../history/history.js').RunHistory | null; root: string }> {
+  const root = resolve(values.store ?? 'artifacts');
+  const { RunHistory } = await import('../history/history.js');
+  return { history: RunHistory.open(root, { create: false }), root };
+}
+
+/** `seedflow runs [pipeline]`: the recorded runs, newest first (with --json, one JSON object per line). */
+export async function cmdRuns(positionals: readonly string[], values: ResultsValues): Promise<number> {
+  if (positionals.length > 1) return usage('seedflow runs takes at most one pipeline name or file');
+  const { history, root } = await openHistory(values);
+  if (history === null) {
+    if (!values.json) err(`seedflow: no run is recorded in the store ${root} yet`);
+    return EXIT.ok;
+  }
+  try {
+    const filter = positionals[0];
+    const runs = history.runs(filter === undefined ? undefined : filter.endsWith('.yaml') || filter.endsWith('.yml') ? resolve(filter) : filter);
+    if (values.json) {
+      for (const run of runs) out(JSON.stringify(run));
+      return EXIT.ok;
+    }
+    if (runs.length === 0) {
+      err(`seedflow: no run${filter !== undefined ? ` of ${filter}` : ''} is recorded in the store ${root}`);
+      return EXIT.ok;
+    }
+    const rows = runs.map((r) => [r.id, r.pipeline, when(r.started), r.ended === null ? '-' : formatDuration(r.ended - r.started), r.status === 'running' ? 'unfinished' : r.status, String(r.jobs), runCounts(r), r.sets.join(' ')]);
+    out(alignedTable(['RUN', 'PIPELINE', 'STARTED', 'TOOK', 'STATUS', 'JOBS', 'STAGES', 'SET'], rows, [false, false, false, true, false, true, false, false]));
+    return EXIT.ok;
+  } finally {
+    history.close();
+  }
+}
+
+function show(value: MetricValue | JsonValue | undefined): string {
+  if (value === undefined) return '(absent)';
+  return formatValue(value) || 'null';
+}
+
+function change(a: MetricValue | undefined, b: MetricValue | undefined): string {
+  if (typeof a !== 'number' || typeof b !== 'number') return '';
+  const d = b - a;
+  return `${d > 0 ? '+' : ''}${String(Number(d.toPrecision(3)))}`;
+}
+
+/** Formats a comparison of two runs for people. */
+export function formatComparison(c: Comparison): string {
+  const lines: string[] = [];
+  const head = (r: RunRecord): string => `${r.id} (${r.pipeline}, ${r.status === 'running' ? 'unfinished' : r.status}, ${when(r.started)})`;
+  lines.push(`A: ${head(c.a)}`, `B: ${head(c.b)}`, '');
+  if (c.params.length === 0) {
+    lines.push('Parameters: the same');
+  } else {
+    lines.push('Parameters that differ:');
+    lines.push(alignedTable(['  PARAM', 'A', 'B'], c.params.map((p) => [`  ${p.name}`, show(p.a), show(p.b)]), [false, false, false]));
+  }
+  const setsA = c.a.sets.join(' ') || '(none)';
+  const setsB = c.b.sets.join(' ') || '(none)';
+  if (setsA !== setsB) lines.push(`  --set: A ${setsA}; B ${setsB}`);
+  if (c.onlyInA.length > 0) lines.push('', `Only in A (${c.onlyInA.length}): ${c.onlyInA.join(', ')}`);
+  if (c.onlyInB.length > 0) lines.push('', `Only in B (${c.onlyInB.length}): ${c.onlyInB.join(', ')}`);
+  if (c.rekeyed.length > 0) lines.push('', `${c.rekeyed.length} stage instance${c.rekeyed.length === 1 ? '' : 's'} computed from different inputs or params: ${c.rekeyed.slice(0, 8).join(', ')}${c.rekeyed.length > 8 ? ', …' : ''}`);
+  lines.push('');
+  if (c.metrics.length === 0) {
+    lines.push('Metrics: no difference (timings left out)');
+  } else {
+    const cells = new Set(c.metrics.map((m) => m.id));
+    lines.push(`Metrics that differ (${c.metrics.length} in ${cells.size} stage instance${cells.size === 1 ? '' : 's'}; timings left out):`);
+    const rows: string[][] = [];
+    let previous = '';
+    for (const m of c.metrics) {
+      rows.push([m.id === previous ? '' : `  ${m.id}`, m.metric, show(m.a), show(m.b), change(m.a, m.b)]);
+      previous = m.id;
+    }
+    lines.push(alignedTable(['  STAGE INSTANCE', 'METRIC', 'A', 'B', 'CHANGE'], rows, [false, false, true, true, true]));
+  }
+  return lines.join('\n');
+}
+
+/** `seedflow compare RUN_A RUN_B`: what differs in params and metrics. */
+export async function cmdCompare(positionals: readonly string[], values: ResultsValues): Promise<number> {
+  const [refA, refB, ...extra] = positionals;
+  if (refA === undefined || refB === undefined || extra.length > 0) return usage('seedflow compare takes two run ids (see seedflow runs; a unique prefix, latest or latest~N also work)');
+  const { history, root } = await openHistory(values);
+  if (history === null) return usage(`no run is recorded in the store ${root}`);
+  try {
+    const a = history.findRun(refA);
+    if ('problem' in a) return usage(a.problem);
+    const b = history.findRun(refB);
+    if ('problem' in b) return usage(b.problem);
+    const { compareRuns } = await import('../history/compare.js');
+    const comparison = compareRuns(a, history.stages(a.id), b, history.stages(b.id));
+    out(values.json ? JSON.stringify(comparison, (_, v: unknown) => (v === undefined ? null : v)) : formatComparison(comparison));
+    return EXIT.ok;
+  } finally {
+    history.close();
+  }
+}

@@ -1,0 +1,96 @@
+import type { JsonValue } from '../util/json.js';
+import type { RunRecord, StageRecord } from './history.js';
+
+/** A scalar metric value as compared. */
+export type MetricValue = string | number | boolean | null;
+
+/** A param (or command-line selection) whose value differs between two runs; undefined where a run lacks it. */
+export interface ParamChange {
+  readonly name: string;
+  readonly a: JsonValue | undefined;
+  readonly b: JsonValue | undefined;
+}
+
+/** A metric of one stage instance whose value differs between two runs. */
+export interface MetricChange {
+  /** The instance id, such as `evaluate[k=10 seeding.strategy=full]`. */
+  readonly id: string;
+  /** The summary field, dotted when nested (`final.loss`). */
+  readonly metric: string;
+  readonly a: MetricValue | undefined;
+  readonly b: MetricValue | undefined;
+}
+
+/** What differs between two runs. */
+export interface Comparison {
+  readonly a: RunRecord;
+  readonly b: RunRecord;
+  readonly params: readonly ParamChange[];
+  /** Instances in only one of the runs (the grid changed). */
+  readonly onlyInA: readonly string[];
+  readonly onlyInB: readonly string[];
+  /** Instances whose key differs: their inputs or params changed. */
+  readonly rekeyed: readonly string[];
+  readonly metrics: readonly MetricChange[];
+}
+
+/**
+ * Summary fields that measure time, not results: they differ on every
+ * execution, so comparing them would bury the changes that matter.
+ */
+export function isTiming(metric: string): boolean {
+  return /(^|\.)(\w*seconds|\w*Seconds|\w*Ms|durationMs)$/.test(metric);
+}
+
+function flatten(prefix: string, value: JsonValue, out: Map<string, MetricValue>): void {
+  if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
+    for (const [k, v] of Object.entries(value)) flatten(prefix === '' ? k : `${prefix}.${k}`, v, out);
+  } else if (!Array.isArray(value) && prefix !== '') {
+    out.set(prefix, value as MetricValue);
+  }
+}
+
+function scalars(summary: JsonValue): Map<string, MetricValue> {
+  const out = new Map<string, MetricValue>();
+  if (summary !== null) flatten('', summary, out);
+  return out;
+}
+
+function same(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+/**
+ * Compares two recorded runs: params (after `--set`) and selections that
+ * differ, instances present in one run only, and, for each instance in both,
+ * every summary metric whose value changed (timings left out).
+ */
+export function compareRuns(a: RunRecord, aStages: readonly StageRecord[], b: RunRecord, bStages: readonly StageRecord[]): Comparison {
+  const params: ParamChange[] = [];
+  const names = [...new Set([...Object.keys(a.params), ...Object.keys(b.params)])];
+  for (const name of names) if (!same(a.params[name], b.params[name])) params.push({ name, a: a.params[name], b: b.params[name] });
+  const options = [...new Set([...Object.keys(a.options), ...Object.keys(b.options)])];
+  for (const name of options) if (!same(a.options[name], b.options[name])) params.push({ name: `--${name}`, a: a.options[name], b: b.options[name] });
+  if (a.pipeline !== b.pipeline) params.unshift({ name: 'pipeline', a: a.pipeline, b: b.pipeline });
+
+  const inA = new Map(aStages.map((s) => [s.id, s]));
+  const inB = new Map(bStages.map((s) => [s.id, s]));
+  const metrics: MetricChange[] = [];
+  const rekeyed: string[] = [];
+  for (const stageB of bStages) {
+    const stageA = inA.get(stageB.id);
+    if (stageA === undefined) continue;
+    if (stageA.key !== stageB.key) rekeyed.push(stageB.id);
+    const va = scalars(stageA.summary);
+    const vb = scalars(stageB.summary);
+    for (const metric of [...new Set([...va.keys(), ...vb.keys()])]) {
+      if (isTiming(metric)) continue;
+      if (!same(va.get(metric), vb.get(metric))) metrics.push({ id: stageB.id, metric, a: va.get(metric), b: vb.get(metric) });
+    }
+  }
+  return {
+    a, b, params, rekeyed, metrics,
+    onlyInA: aStages.filter((s) => !inB.has(s.id)).map((s) => s.id),
+    onlyInB: bStages.filter((s) => !inA.has(s.id)).map((s) => s.id),
+  };
+}

@@ -1,0 +1,198 @@
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { openArtifact, readManifest } from '../cache/artifact.js';
+import type { Store } from '../cache/store.js';
+import type { KeyedInstance, Plan } from '../plan/types.js';
+import { rowOf, type ResultRow } from '../stages/aggregate.js';
+import type { JsonValue } from '../util/json.js';
+
+/** The stage type whose instances are the grid's cells: one evaluation each. */
+export const CELL_TYPE = 'evaluate';
+
+/** Whether a cell's evaluation is in the store. */
+export type CellStatus = 'ok' | 'missing' | 'damaged';
+
+/** One grid cell: an instance of an evaluate-type stage, with its metrics when computed. */
+export interface Cell {
+  /** The instance id, such as `evaluate[k=10 seeding.strategy=full]`. */
+  readonly id: string;
+  readonly stage: string;
+  readonly matrix: Readonly<Record<string, JsonValue>>;
+  readonly key: string;
+  readonly status: CellStatus;
+  /** Why a damaged artifact cannot be read. */
+  readonly reason?: string;
+  /**
+   * The aggregate stage's row of the evaluation (matrix values, then every
+   * upstream summary by stage type, such as `evaluate.accuracy`), plus
+   * `status`. A cell not computed has only its stage, matrix and status.
+   */
+  readonly row: ResultRow;
+  /** The train instance upstream of the evaluation, whose artifact holds `history.json`. */
+  readonly train?: { readonly id: string; readonly key: string };
+}
+
+/** Every cell of a planned pipeline, computed or not. */
+export interface ResultsTable {
+  readonly pipeline: string;
+  readonly cells: readonly Cell[];
+  /** The union of the rows' columns: stage, status, matrix values, the key metrics, then the rest. */
+  readonly columns: readonly string[];
+  /** The flattened matrix columns (`k`, `seeding.strategy`...). */
+  readonly matrixColumns: readonly string[];
+}
+
+/** The metrics every results view shows, in order, when the cells have them. */
+export const KEY_METRICS = [
+  'seed-labels.samples',
+  'seed-labels.trueLabelsUsed',
+  'seed-labels.labelAccuracy',
+  'train.trainSeconds',
+  'evaluate.accuracy',
+  'evaluate.loss',
+] as const;
+
+/** Flattens nested matrix values to dotted names, as the aggregate stage does. */
+export function flattenMatrix(matrix: Readonly<Record<string, JsonValue>>): ResultRow {
+  const out: ResultRow = {};
+  const walk = (prefix: string, value: JsonValue): void => {
+    if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
+      for (const [key, inner] of Object.entries(value)) walk(prefix === '' ? key : `${prefix}.${key}`, inner);
+    } else if (!Array.isArray(value)) {
+      out[prefix] = value;
+    }
+  };
+  walk('', matrix);
+  return out;
+}
+
+/** The nearest instance upstream of `start` (itself excluded) made by a stage of `type`. */
+export function upstreamOfType(plan: Plan, start: KeyedInstance, type: string): KeyedInstance | undefined {
+  const byId = new Map(plan.instances.map((i) => [i.id, i]));
+  const queue = Object.values(start.needs).flat();
+  const seen = new Set<string>();
+  while (queue.length > 0) {
+    const id = queue.shift() ?? '';
+    if (seen.has(id)) continue;
+    seen.add(id);
+    const instance = byId.get(id);
+    if (instance === undefined) continue;
+    if (instance.type.name === type) return instance;
+    queue.push(...Object.values(instance.needs).flat());
+  }
+  return undefined;
+}
+
+/**
+ * For a cell not evaluated yet, the summaries of the upstream instances that
+ * are in the store, named as in the aggregate's rows (`seed-labels.labelAccuracy`):
+ * a failed training still shows how good its seed labels were.
+ */
+async function upstreamSummaries(plan: Plan, store: Store, cell: KeyedInstance): Promise<ResultRow> {
+  const byId = new Map(plan.instances.map((i) => [i.id, i]));
+  const found: KeyedInstance[] = [];
+  const queue = Object.values(cell.needs).flat();
+  const seen = new Set<string>();
+  while (queue.length > 0) {
+    const instance = byId.get(queue.shift() ?? '');
+    if (instance === undefined || seen.has(instance.id)) continue;
+    seen.add(instance.id);
+    found.push(instance);
+    queue.push(...Object.values(instance.needs).flat());
+  }
+  const row: ResultRow = {};
+  // Farthest first, so a nearer stage of the same type wins, as in the aggregate's rows.
+  for (const instance of found.reverse()) {
+    if ((await store.state(instance.key)).state !== 'ok') continue;
+    const { summary } = await readManifest(store.objectDir(instance.key));
+    if (summary !== null && typeof summary === 'object' && !Array.isArray(summary)) Object.assign(row, flattenMatrix({ [instance.type.name]: summary }));
+  }
+  return row;
+}
+
+/**
+ * Reads every grid cell of a planned pipeline from the store: the manifests
+ * of its evaluate-type instances, whose lineage carries the seed-labels and
+ * train summaries. Cells not yet computed (or damaged) are kept, marked so.
+ */
+export async function collectResults(plan: Plan, store: Store): Promise<ResultsTable> {
+  const cells: Cell[] = [];
+  for (const instance of plan.instances.filter((i) => i.type.name === CELL_TYPE)) {
+    const trainer = upstreamOfType(plan, instance, 'train');
+    const base = { id: instance.id, stage: instance.stage, matrix: instance.matrix, key: instance.key, ...(trainer ? { train: { id: trainer.id, key: trainer.key } } : {}) };
+    const state = await store.state(instance.key);
+    if (state.state === 'ok') {
+      const row = rowOf(await openArtifact(store.objectDir(instance.key)));
+      cells.push({ ...base, status: 'ok', row: { stage: row['stage'] ?? instance.stage, status: 'ok', ...row } });
+    } else {
+      const status = state.state;
+      const row: ResultRow = { stage: instance.stage, status, ...flattenMatrix(instance.matrix), ...(await upstreamSummaries(plan, store, instance)) };
+      cells.push({ ...base, status, ...(state.state === 'damaged' ? { reason: state.reason } : {}), row });
+    }
+  }
+  const matrixColumns: string[] = [];
+  for (const cell of cells) for (const c of Object.keys(flattenMatrix(cell.matrix))) if (!matrixColumns.includes(c)) matrixColumns.push(c);
+  const columns = ['stage', 'status', ...matrixColumns, ...KEY_METRICS.filter((m) => cells.some((c) => m in c.row))];
+  for (const cell of cells) for (const c of Object.keys(cell.row)) if (!columns.includes(c)) columns.push(c);
+  return { pipeline: plan.name, cells, columns, matrixColumns };
+}
+
+/** One epoch of a train artifact's `history.json`. */
+export interface EpochRecord {
+  readonly epoch: number;
+  readonly [metric: string]: number;
+}
+
+/** The training history of a cell's train artifact, or null when it is not in the store. */
+export async function readHistory(store: Store, trainKey: string): Promise<EpochRecord[] | null> {
+  const file = join(store.objectDir(trainKey), 'history.json');
+  if (!existsSync(file)) return null;
+  try {
+    return JSON.parse(await readFile(file, 'utf8')) as EpochRecord[];
+  } catch {
+    return null;
+  }
+}
+
+/** The parts of an evaluate artifact's `metrics.json` a report draws. */
+export interface ConfusionFile {
+  readonly accuracy: number;
+  /** `confusion[true][predicted]` counts. */
+  readonly confusion: readonly (readonly number[])[];
+  readonly classNames?: readonly string[];
+}
+
+/** A cell's confusion matrix, or null when its artifact is not in the store. */
+export async function readConfusion(store: Store, cellKey: string): Promise<ConfusionFile | null> {
+  try {
+    return JSON.parse(await readFile(join(store.objectDir(cellKey), 'metrics.json'), 'utf8')) as ConfusionFile;
+  } catch {
+    return null;
+  }
+}
+
+/** What the store holds of one instance, for timings and the DAG. */
+export interface InstanceFacts {
+  readonly id: string;
+  readonly stage: string;
+  readonly state: 'ok' | 'missing' | 'damaged';
+  /** How long the stage took when it was computed. */
+  readonly durationMs?: number;
+  readonly createdAt?: string;
+}
+
+/** The state and recorded duration of every instance of a plan. */
+export async function instanceFacts(plan: Plan, store: Store): Promise<InstanceFacts[]> {
+  const out: InstanceFacts[] = [];
+  for (const instance of plan.instances) {
+    const state = await store.state(instance.key);
+    if (state.state !== 'ok') {
+      out.push({ id: instance.id, stage: instance.stage, state: state.state });
+      continue;
+    }
+    const manifest = await readManifest(store.objectDir(instance.key));
+    out.push({ id: instance.id, stage: instance.stage, state: 'ok', durationMs: manifest.durationMs, createdAt: manifest.createdAt });
+  }
+  return out;
+}
