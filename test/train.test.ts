@@ -115,6 +115,7 @@ const TRAIN_DEFAULTS: Omit<TrainParams, 'model'> = {
   batch_size: 50,
   seed: 0,
   shuffle: true,
+  threads: 1,
 };
 
 describe('MLP training loop', () => {
@@ -205,6 +206,57 @@ describe('MLP training loop', () => {
       trainMlp(tf, SMALL, floatBlobs(8, 12, 4, 1), undefined, { epochs: 1, batchSize: 4, learningRate: 0.01, optimizer: 'adam', seed: 0, shuffle: true, signal: controller.signal }),
       /interrupted/,
     );
+    assert.equal(tf.memory().numTensors, tensors, 'an interrupted run frees its tensors');
+  });
+
+  test('two threads match one within float noise, reproducibly and without leaking tensors', async () => {
+    // 90 rows in batches of 16 end with a short batch, which is split differently.
+    const data = floatBlobs(90, 12, 4, 5);
+    const val = floatBlobs(20, 12, 4, 6);
+    const options: TrainOptions = { epochs: 3, batchSize: 16, learningRate: 0.01, optimizer: 'adam', seed: 7, shuffle: true };
+    const tensors = tf.memory().numTensors;
+    const one = await trainMlp(tf, SMALL, data, val, options);
+    const two = await trainMlp(tf, SMALL, data, val, { ...options, threads: 2 });
+    const again = await trainMlp(tf, SMALL, data, val, { ...options, threads: 2 });
+    assert.equal(tf.memory().numTensors, tensors, 'parallel training leaks no tensors');
+    const diff = maxDifference(one.weights, two.weights);
+    assert.ok(diff < 1e-5, `weights differ by ${diff}`);
+    one.history.forEach((epoch, i) => {
+      const other = two.history[i] as EpochMetrics;
+      assert.ok(Math.abs(epoch.loss - other.loss) < 1e-6, `epoch ${i + 1} loss ${epoch.loss} vs ${other.loss}`);
+      assert.ok(Math.abs(epoch.accuracy - other.accuracy) <= 1 / data.n, `epoch ${i + 1} accuracy`);
+      assert.ok(Math.abs((epoch.val_loss ?? NaN) - (other.val_loss ?? NaN)) < 1e-6, `epoch ${i + 1} validation loss`);
+    });
+    assert.equal(maxDifference(two.weights, again.weights), 0);
+    assert.deepEqual(two.history.map((e) => [e.loss, e.accuracy]), again.history.map((e) => [e.loss, e.accuracy]));
+  });
+
+  test('more threads than rows per batch leave the extra parts empty', async () => {
+    const data = floatBlobs(7, 12, 4, 8);
+    const options: TrainOptions = { epochs: 2, batchSize: 3, learningRate: 0.01, optimizer: 'sgd', seed: 1, shuffle: true };
+    const one = await trainMlp(tf, SMALL, data, undefined, options);
+    const many = await trainMlp(tf, SMALL, data, undefined, { ...options, threads: 5 });
+    const diff = maxDifference(one.weights, many.weights);
+    assert.ok(diff < 1e-6, `weights differ by ${diff}`);
+    await assert.rejects(trainMlp(tf, SMALL, data, undefined, { ...options, threads: 0 }), /threads must be a positive integer/);
+  });
+
+  test('an abort during parallel training stops it and frees everything', async () => {
+    const controller = new AbortController();
+    const tensors = tf.memory().numTensors;
+    let epochs = 0;
+    await assert.rejects(
+      trainMlp(tf, SMALL, floatBlobs(60, 12, 4, 2), undefined, {
+        epochs: 5, batchSize: 8, learningRate: 0.01, optimizer: 'adam', seed: 0, shuffle: true, threads: 2,
+        onEpoch: () => {
+          epochs++;
+          controller.abort(new Error('interrupted'));
+        },
+        signal: controller.signal,
+      }),
+      /interrupted/,
+    );
+    assert.equal(epochs, 1, 'training stops at the next batch');
     assert.equal(tf.memory().numTensors, tensors, 'an interrupted run frees its tensors');
   });
 
@@ -319,6 +371,7 @@ describe('train and evaluate stages', () => {
       batch_size: 2000,
       seed: 0,
       shuffle: true,
+      threads: 1,
     });
     const dense = { model: { input_shape: [4], layers: [{ type: 'dense', activation: 'softmax' }] } };
     assert.equal(compileSchema(train.schema)(dense), false, 'a dense layer needs units');

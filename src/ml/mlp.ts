@@ -3,6 +3,7 @@ import { isAbsolute, join, normalize } from 'node:path';
 import type { io, LayersModel, Scalar, Sequential, Tensor, Tensor1D, Tensor2D } from '@tensorflow/tfjs';
 import { Random } from '../util/random.js';
 import type { Tf } from './backend.js';
+import { openGradientPool, paramLayout, partBounds, type GradientPool, type PartResult } from './mlp-parallel.js';
 
 /** The activations a dense layer may use, as Keras spells them. */
 export const ACTIVATIONS = ['relu', 'softmax', 'linear', 'sigmoid', 'tanh'] as const;
@@ -122,6 +123,14 @@ export interface TrainOptions {
   readonly onEpoch?: (epoch: number, metrics: EpochMetrics) => void | Promise<void>;
   /** Checked between batches: training stops with the signal's reason. */
   readonly signal?: AbortSignal;
+  /**
+   * Threads sharing each batch (data parallelism); default 1. Each extra
+   * thread loads its own backend and computes the gradients of a part of the
+   * batch; the parts' gradients are added in a fixed order, so runs are
+   * reproducible, and match one thread's within float noise (the sums are
+   * grouped differently).
+   */
+  readonly threads?: number;
 }
 
 /** What training produces. */
@@ -359,6 +368,46 @@ export function evaluateMlp(tf: Tf, spec: MlpSpec, weights: MlpWeights, data: La
   return classificationMetrics(predictMlp(tf, spec, weights, data.x, data.n), data.y, net.classes);
 }
 
+/** What {@link batchGradients} returns; tensors in the caller's tidy. */
+export interface BatchGradients {
+  /** The cross-entropy summed over the rows, divided by `divisor`. */
+  readonly loss: Scalar;
+  /** How many rows the model classifies right. */
+  readonly correct: Scalar;
+  /** d(loss)/d(parameter), in the order of the parameters. */
+  readonly grads: Tensor[];
+}
+
+/**
+ * The loss of some rows and its gradients, written out so that every matrix
+ * product is a plain `matMul(a, b)`. `divisor` is the whole batch's size:
+ * a part of a batch then yields its share of the batch mean, and the shares
+ * of all parts add up to the batch's gradients.
+ */
+export function batchGradients(tf: Tf, net: ResolvedMlp, params: readonly Tensor[], xb: Tensor2D, yb: Tensor1D, divisor: number): BatchGradients {
+  const last = net.dense.length - 1;
+  const { hidden, logits } = forward(tf, net, params, xb);
+  const logp = tf.logSoftmax(logits);
+  // Cast rather than ask oneHot for float32: the WASM kernel ignores the dtype and writes int32 bits.
+  const onehot = tf.cast(tf.oneHot(yb, net.classes), 'float32');
+  const loss = tf.div(tf.neg(tf.sum(tf.mul(onehot, logp))), divisor) as Scalar;
+  const correct = tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), yb), 'float32')) as Scalar;
+  // d(mean cross-entropy)/d(logits) of a softmax layer is (p - onehot) / batch.
+  let dz: Tensor2D = tf.div(tf.sub(tf.exp(logp), onehot), divisor);
+  const grads: Tensor[] = new Array<Tensor>(params.length);
+  for (let l = last; l >= 0; l--) {
+    const input = l === 0 ? xb : (hidden[l - 1] as Tensor2D);
+    grads[2 * l] = tf.matMul(tf.transpose(input), dz);
+    grads[2 * l + 1] = tf.sum(dz, 0);
+    // The first layer's input gradient is never used, so it is not computed.
+    if (l > 0) {
+      const dh: Tensor2D = tf.matMul(dz, tf.transpose(params[2 * l] as Tensor2D));
+      dz = activationGrad(tf, dh, hidden[l - 1] as Tensor2D, (net.dense[l - 1] as DenseShape).activation);
+    }
+  }
+  return { loss, correct, grads };
+}
+
 /** Updates parameters from their gradients; owns its state tensors. */
 interface Optimizer {
   /** New parameters (inside the caller's tidy); replaces the optimizer's own state. */
@@ -399,6 +448,11 @@ function adam(tf: Tf, learningRate: number, epsilon: number, params: readonly Te
   };
 }
 
+/** Copies parameter tensors into the flat array the gradient workers read. */
+function writeParams(params: readonly Tensor[], into: Float32Array, offsets: readonly number[]): void {
+  params.forEach((p, j) => into.set(p.dataSync() as Float32Array, offsets[j]));
+}
+
 /** Lets timers and messages run (an abort arrives that way) between synchronous batches. */
 function yieldToEventLoop(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
@@ -431,37 +485,36 @@ export async function trainMlp(
   const shuffler = new Random((options.seed ^ 0x5bd1e995) >>> 0);
   const { n } = train;
   const width = net.inputs;
-  const last = net.dense.length - 1;
-  const batchX = new Float32Array(Math.min(options.batchSize, n) * width);
-  const batchY = new Int32Array(Math.min(options.batchSize, n));
+  const threads = options.threads ?? 1;
+  if (!isPositiveInteger(threads)) throw new RangeError(`threads must be a positive integer, got ${threads}`);
+  const batchRows = Math.min(options.batchSize, n);
+  // More threads than rows would leave some without work.
+  const parts = Math.min(threads, batchRows);
+  const bounds = partBounds(batchRows, parts);
+  const ownRows = bounds[1] ?? batchRows;
+  const batchX = new Float32Array(ownRows * width);
+  const batchY = new Int32Array(ownRows);
+  const layout = paramLayout(net);
   let params = toTensors(tf, net, initial);
   const optimizer = options.optimizer === 'adam' ? adam(tf, options.learningRate, options.adamEpsilon ?? KERAS_EPSILON, params) : sgd(tf, options.learningRate);
   const history: EpochMetrics[] = [];
+  let pool: GradientPool | null = null;
 
-  const step = (xb: Tensor2D, yb: Tensor1D, size: number): Tensor[] => {
-    const { hidden, logits } = forward(tf, net, params, xb);
-    const logp = tf.logSoftmax(logits);
-    // Cast rather than ask oneHot for float32: the WASM kernel ignores the dtype and writes int32 bits.
-    const onehot = tf.cast(tf.oneHot(yb, net.classes), 'float32');
-    const loss = tf.div(tf.neg(tf.sum(tf.mul(onehot, logp))), size);
-    const correct = tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), yb), 'float32'));
-    // d(mean cross-entropy)/d(logits) of a softmax layer is (p - onehot) / batch.
-    let dz: Tensor2D = tf.div(tf.sub(tf.exp(logp), onehot), size);
-    const grads: Tensor[] = new Array<Tensor>(params.length);
-    for (let l = last; l >= 0; l--) {
-      const input = l === 0 ? xb : (hidden[l - 1] as Tensor2D);
-      grads[2 * l] = tf.matMul(tf.transpose(input), dz);
-      grads[2 * l + 1] = tf.sum(dz, 0);
-      // The first layer's input gradient is never used, so it is not computed.
-      if (l > 0) {
-        const dh: Tensor2D = tf.matMul(dz, tf.transpose(params[2 * l] as Tensor2D));
-        dz = activationGrad(tf, dh, hidden[l - 1] as Tensor2D, (net.dense[l - 1] as DenseShape).activation);
-      }
+  /** Copies rows `start + lo .. start + hi` of the epoch's order into `x` and `y` from their beginning. */
+  const gather = (order: Int32Array | null, start: number, lo: number, hi: number, x: Float32Array, y: Int32Array): void => {
+    for (let i = lo; i < hi; i++) {
+      const row = order === null ? start + i : (order[start + i] ?? 0);
+      x.set(train.x.subarray(row * width, (row + 1) * width), (i - lo) * width);
+      y[i - lo] = train.y[row] ?? 0;
     }
-    return [loss, correct, ...optimizer.step(params, grads)];
   };
 
   try {
+    if (parts > 1) {
+      pool = await openGradientPool(spec, net, parts - 1, Math.max(...bounds.slice(1).map((b, i) => b - (bounds[i] ?? 0))));
+      writeParams(params, pool.params, layout.offsets);
+    }
+    const workers = pool?.workers ?? [];
     for (let epoch = 1; epoch <= options.epochs; epoch++) {
       const began = performance.now();
       const order = options.shuffle ? shuffler.permutation(n) : null;
@@ -471,26 +524,62 @@ export async function trainMlp(
         await yieldToEventLoop();
         options.signal?.throwIfAborted();
         const size = Math.min(options.batchSize, n - start);
+        const cut = size === batchRows ? bounds : partBounds(size, parts);
+        // The workers' parts go out first, so they compute while this thread does its own.
+        const pending: (Promise<PartResult> | null)[] = workers.map((w, i) => {
+          const lo = cut[i + 1] ?? size;
+          const hi = cut[i + 2] ?? size;
+          if (hi <= lo) return null;
+          gather(order, start, lo, hi, w.x, w.y);
+          return w.step(hi - lo, size);
+        });
+        const own = cut[1] ?? size;
         let xs: Float32Array;
         let ys: Int32Array;
         if (order === null) {
-          xs = train.x.subarray(start * width, (start + size) * width);
-          ys = train.y.subarray(start, start + size);
+          xs = train.x.subarray(start * width, (start + own) * width);
+          ys = train.y.subarray(start, start + own);
         } else {
-          for (let i = 0; i < size; i++) {
-            const row = order[start + i] ?? 0;
-            batchX.set(train.x.subarray(row * width, (row + 1) * width), i * width);
-            batchY[i] = train.y[row] ?? 0;
-          }
-          xs = batchX.subarray(0, size * width);
-          ys = batchY.subarray(0, size);
+          gather(order, start, 0, own, batchX, batchY);
+          xs = batchX.subarray(0, own * width);
+          ys = batchY.subarray(0, own);
         }
-        const [loss, correct, ...next] = tf.tidy(() => step(tf.tensor2d(xs, [size, width]), tf.tensor1d(ys, 'int32'), size));
+        const [loss, correct, ...grads] = tf.tidy(() => {
+          const g = batchGradients(tf, net, params, tf.tensor2d(xs, [own, width]), tf.tensor1d(ys, 'int32'), size);
+          return [g.loss, g.correct, ...g.grads];
+        });
+        let answers: (PartResult | null)[];
+        try {
+          answers = await Promise.all(pending);
+        } catch (error) {
+          tf.dispose([loss as Scalar, correct as Scalar, ...grads]);
+          throw error;
+        }
+        const next = tf.tidy(() => {
+          // Parts are added in a fixed order (this thread's first), so the sum does not depend on which worker finished first.
+          const total = grads.map((g, j) =>
+            workers.reduce<Tensor>((sum, w, i) => {
+              if (answers[i] === null) return sum;
+              const offset = layout.offsets[j] ?? 0;
+              return tf.add(sum, tf.tensor(w.grads.subarray(offset, offset + (layout.sizes[j] ?? 0)), [...(layout.shapes[j] ?? [])]));
+            }, g),
+          );
+          return optimizer.step(params, total);
+        });
+        tf.dispose(grads);
         tf.dispose(params);
         params = next;
-        lossSum += ((loss as Scalar).dataSync()[0] ?? NaN) * size;
-        correctSum += (correct as Scalar).dataSync()[0] ?? NaN;
+        if (pool !== null) writeParams(params, pool.params, layout.offsets);
+        let batchLoss = (loss as Scalar).dataSync()[0] ?? NaN;
+        let batchCorrect = (correct as Scalar).dataSync()[0] ?? NaN;
         tf.dispose([loss as Scalar, correct as Scalar]);
+        for (const answer of answers) {
+          if (answer === null) continue;
+          batchLoss += answer.loss;
+          batchCorrect += answer.correct;
+        }
+        lossSum += batchLoss * size;
+        correctSum += batchCorrect;
       }
       let metrics: EpochMetrics = { epoch, loss: lossSum / n, accuracy: correctSum / n, seconds: 0 };
       if (val !== undefined) {
@@ -505,6 +594,7 @@ export async function trainMlp(
   } finally {
     tf.dispose(params);
     optimizer.dispose();
+    await pool?.close();
   }
 }
 

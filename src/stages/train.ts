@@ -27,6 +27,8 @@ export interface TrainParams {
   readonly seed: number;
   /** Shuffle the training examples before each epoch. */
   readonly shuffle: boolean;
+  /** Threads sharing each batch; the result matches one thread's within float noise. */
+  readonly threads: number;
 }
 
 /** The `meta.json` fields of a `split` artifact that training and evaluation read. */
@@ -101,6 +103,14 @@ const schema = {
     batch_size: { description: 'Examples per gradient step.', type: 'integer', minimum: 1, default: 2000 },
     seed: { description: 'Seeds the initial weights and the shuffles.', type: 'integer', minimum: 0, default: 0 },
     shuffle: { description: 'Shuffle the training examples before each epoch.', type: 'boolean', default: true },
+    threads: {
+      description:
+        'Threads sharing each batch, each computing the gradients of a part of it. Keep 1 when the pipeline runs stages in parallel; ' +
+        "the result matches one thread's within float noise (the parts' gradients are added in a different order).",
+      type: 'integer',
+      minimum: 1,
+      default: 1,
+    },
   },
 } as const;
 
@@ -218,6 +228,7 @@ export const stage: StageType<TrainParams> = {
       loss: params.loss,
       seed: params.seed,
       shuffle: params.shuffle,
+      threads: params.threads,
       signal: ctx.signal,
       onEpoch: (epoch, m) => {
         const metrics: Record<string, number> = { loss: m.loss, accuracy: m.accuracy };
