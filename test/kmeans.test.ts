@@ -166,6 +166,76 @@ describe('fast k-means', () => {
   });
 });
 
+describe('bounded k-means (hamerly, elkan)', () => {
+  /** Runs both algorithms from the same start and checks that they agree. */
+  async function agree(points: Float32Array, n: number, d: number, k: number, init: Float32Array, extra: { chunkRows?: number; maxIter?: number } = {}): Promise<KMeansResult> {
+    const lloyd = await kmeans(tf, points, n, d, { k, init, tol: 0, maxIter: 100, ...extra, algorithm: 'lloyd' });
+    for (const algorithm of ['hamerly', 'elkan'] as const) {
+      for (const threads of [1, 2]) {
+        const inertias: number[] = [];
+        const run = await kmeans(tf, points, n, d, { k, init, tol: 0, maxIter: 100, ...extra, threads, algorithm, onIteration: (_, inertia) => inertias.push(inertia) });
+        const what = `${algorithm}, ${threads} thread(s)`;
+        assert.deepEqual(Array.from(run.assignment), Array.from(lloyd.assignment), `assignments, ${what}`);
+        assert.ok(relativeGap(run.inertia, lloyd.inertia) < 1e-6, `inertia ${run.inertia} vs Lloyd ${lloyd.inertia}, ${what}`);
+        assert.deepEqual(run.centers, lloyd.centers, `centres, ${what}`);
+        assert.equal(run.iterations, lloyd.iterations, `iterations, ${what}`);
+        assert.equal(inertias.length, run.iterations, `one progress call per iteration, ${what}`);
+      }
+    }
+    return lloyd;
+  }
+
+  test('it gives Lloyd\'s clusters on well separated blobs', async () => {
+    const d = 16;
+    const { points, n } = blobs(21, 12, 80, d, 0.8, 20);
+    const init = kmeansPlusPlus(tf, points, n, d, 12, new Random(1));
+    await agree(points, n, d, 12, init, { chunkRows: 256 });
+  });
+
+  test('it gives Lloyd\'s clusters on overlapping blobs, with many iterations that skip most points', async () => {
+    const d = 10;
+    const { points, n } = blobs(22, 10, 150, d, 3);
+    const init = rows(points, d, Array.from(new Random(5).permutation(n).slice(0, 15)));
+    const result = await agree(points, n, d, 15, init, { chunkRows: 200, maxIter: 300 });
+    assert.ok(result.iterations > 5, `took ${result.iterations} iterations`);
+    for (const algorithm of ['hamerly', 'elkan'] as const) {
+      const bounded = await kmeans(tf, points, n, d, { k: 15, init, tol: 0, maxIter: 300, chunkRows: 200, algorithm });
+      assert.ok(bounded.scoredRows < 0.8 * result.scoredRows, `${algorithm} scored ${bounded.scoredRows} rows vs Lloyd's ${result.scoredRows}`);
+    }
+  });
+
+  test('it gives Lloyd\'s clusters when clusters empty on the way', async () => {
+    const d = 4;
+    const { points, n } = blobs(23, 4, 100, d, 0.5, 10);
+    // Five far starting centres and three of them inside one blob: some clusters lose every point.
+    const init = new Float32Array(8 * d);
+    init.set(rows(points, d, [0, 4, 8, 1, 2]), 0);
+    for (let q = 5 * d; q < 8 * d; q++) init[q] = 100 + q;
+    const result = await agree(points, n, d, 8, init, { chunkRows: 64 });
+    assert.ok(new Set(result.assignment).size === 8, 'every cluster ends with points');
+  });
+
+  test('structureless data across chunks and two threads: Lloyd\'s clusters, and the same seed gives the same result', async () => {
+    const d = 5;
+    const n = 900;
+    const random = new Random(24);
+    const points = Float32Array.from({ length: n * d }, () => random.next());
+    await agree(points, n, d, 9, kmeansPlusPlus(tf, points, n, d, 9, new Random(6)), { chunkRows: 128 });
+    const run = (threads: number) => kmeans(tf, points, n, d, { k: 9, seed: 3, nInit: 2, chunkRows: 128, threads });
+    const [a, b, c] = [await run(1), await run(1), await run(2)];
+    assert.deepEqual(a.centers, b.centers);
+    assert.deepEqual(a.assignment, b.assignment);
+    assert.deepEqual(a.centers, c.centers);
+    assert.deepEqual(a.assignment, c.assignment);
+    assert.equal(a.inertia, c.inertia);
+  });
+
+  test('an unknown algorithm is rejected', async () => {
+    const points = Float32Array.from([0, 1, 2]);
+    await assert.rejects(kmeans(tf, points, 3, 1, { k: 2, algorithm: 'yinyang' as 'lloyd' }), /unknown k-means algorithm "yinyang"/);
+  });
+});
+
 /** A stand-in `split` stage writing the given training set (and a tiny validation and test set). */
 function fakeSplit(x: Uint8Array, y: Int32Array, d: number): StageType<Record<string, never>> {
   const n = y.length;
@@ -209,7 +279,8 @@ describe('kmeans stage', () => {
   });
 
   test('the schema fills in the documented defaults', () => {
-    assert.deepEqual(withDefaults(kmeansStage, { k: 3 }), { k: 3, n_init: 1, max_iter: 100, tol: 1e-4, seed: 0, init: 'k-means++', threads: 1 });
+    assert.deepEqual(withDefaults(kmeansStage, { k: 3 }), { k: 3, n_init: 1, max_iter: 100, tol: 1e-4, seed: 0, init: 'k-means++', threads: 1, algorithm: 'elkan' });
+    assert.equal(compileSchema(kmeansStage.schema)({ k: 3, algorithm: 'yinyang' }), false);
     assert.equal(compileSchema(kmeansStage.schema)({}), false);
     assert.equal(compileSchema(kmeansStage.schema)({ k: 3, init: 'kmeans++' }), false);
   });

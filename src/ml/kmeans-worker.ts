@@ -20,9 +20,9 @@ async function serve(): Promise<void> {
   const shard = new KMeansShard(tf, init.points, init.rows, init.d, init.chunkRows);
   port.on('message', (request: ShardRequest) => {
     try {
-      const output = shard.step(request.centersT, request.centerNorms, request.k, request.withSums);
+      const output = shard.step(request);
       const buffers: ArrayBuffer[] = [];
-      for (const array of [output.labels, output.scores, output.sums, output.counts]) if (array !== null) buffers.push(array.buffer as ArrayBuffer);
+      for (const array of [output.labels, output.scores, output.seconds, output.all, output.sums, output.counts]) if (array !== null) buffers.push(array.buffer as ArrayBuffer);
       const reply: ShardReply = { type: 'step', output };
       port.postMessage(reply, buffers);
     } catch (error) {

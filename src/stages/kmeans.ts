@@ -1,4 +1,4 @@
-import type { KMeansInit } from '../ml/kmeans.js';
+import type { KMeansAlgorithm, KMeansInit } from '../ml/kmeans.js';
 import { ndarray } from '../util/npy.js';
 import type { ArtifactReader, StageType } from './types.js';
 import { StageUserError } from './types.js';
@@ -19,6 +19,8 @@ export interface KMeansParams {
   readonly init: KMeansInit;
   /** Threads sharing the distance work (each extra one is a worker thread with its own backend). */
   readonly threads: number;
+  /** How each iteration finds the nearest centres; all give the same clusters. */
+  readonly algorithm: KMeansAlgorithm;
 }
 
 /** The summary a `kmeans` stage returns. */
@@ -53,7 +55,7 @@ export async function trainFeatures(split: ArtifactReader): Promise<{ points: Fl
  */
 export const stage: StageType<KMeansParams> = {
   name: 'kmeans',
-  version: 1,
+  version: 2,
   description: 'Clusters the training images with k-means and stores the centres, assignments and distances to the centres.',
   heavy: true,
   numeric: true,
@@ -80,6 +82,12 @@ export const stage: StageType<KMeansParams> = {
         minimum: 1,
         default: 1,
       },
+      algorithm: {
+        description:
+          "How each iteration finds the nearest centres: 'hamerly' keeps two distance bounds per image and recomputes only the images whose centre may change; 'elkan' keeps a bound per image and centre (more memory: images x k numbers), which skips more work with many clusters; 'lloyd' recomputes every distance. All give the same clusters.",
+        enum: ['hamerly', 'elkan', 'lloyd'],
+        default: 'elkan',
+      },
     },
   },
   async run(inputs, params, ctx): Promise<KMeansSummary> {
@@ -97,6 +105,7 @@ export const stage: StageType<KMeansParams> = {
       seed: params.seed,
       init: params.init,
       threads: params.threads,
+      algorithm: params.algorithm,
       signal: ctx.signal,
       // With several runs the count goes on across them, so the progress bar never moves back.
       onIteration: (iteration, inertia, run) =>
