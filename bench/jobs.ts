@@ -1,0 +1,129 @@
+/**
+ * What the bench runner asks a measuring child process to do, and what the
+ * child answers. Each seedflow measurement runs in a fresh process so that
+ * its peak memory is its own and no backend state carries over.
+ */
+import type { MlpSpec } from '../src/ml/mlp.js';
+
+/** Time k-means from given initial centres for a fixed number of Lloyd iterations. */
+export interface KMeansJob {
+  readonly kind: 'kmeans';
+  /** The first `n` training images are clustered. */
+  readonly n: number;
+  readonly k: number;
+  /** A float32 `.npy` file of k x 784 initial centres. */
+  readonly centresFile: string;
+  readonly iterations: number;
+  readonly threads: number;
+}
+
+/** Time training epochs of the 784-300-100-10 MLP. */
+export interface MlpJob {
+  readonly kind: 'mlp';
+  readonly n: number;
+  readonly epochs: number;
+  readonly batchSize: number;
+  /** Seeds the initial weights (the same ones the PyTorch peer loads) and the shuffles. */
+  readonly seed: number;
+  /** Threads sharing each batch; 1 when absent. */
+  readonly threads?: number;
+}
+
+/**
+ * Where the time of a k-means or MLP run goes, one thread: TensorFlow.js's
+ * profiler times every kernel; the rest of the wall time is JavaScript and
+ * copies in and out of the backend.
+ */
+export interface ProfileJob {
+  readonly kind: 'profile';
+  /** The measurement to profile; its `threads` must be 1. */
+  readonly of: KMeansJob | MlpJob;
+}
+
+/**
+ * A fixed amount of matrix products on the backend: the speed floor of the
+ * matrix-product-bound work next to NumPy's, and, run alone and then as two
+ * processes at once, how much a second core really adds here.
+ */
+export interface CalibrateJob {
+  readonly kind: 'calibrate';
+  /** The product is [m, k] by [k, n]. */
+  readonly m: number;
+  readonly k: number;
+  readonly n: number;
+  /** How many products to compute. */
+  readonly products: number;
+}
+
+/** A measurement for the child process. */
+export type BenchJob = KMeansJob | MlpJob | ProfileJob | CalibrateJob;
+
+/** What a k-means measurement found. */
+export interface KMeansFigures {
+  readonly kind: 'kmeans';
+  /** Lloyd iterations run. */
+  readonly iterations: number;
+  /** Median time of one Lloyd iteration, the first one excluded (it pays for warm-up). */
+  readonly perIterationS: number;
+  /** The whole call, from the points in memory to the final assignment. */
+  readonly totalS: number;
+  /** Sum of squared distances to the final centres, in double precision. */
+  readonly inertia: number;
+  readonly peakRssMb: number;
+  readonly backend: string;
+}
+
+/** What an MLP measurement found. */
+export interface MlpFigures {
+  readonly kind: 'mlp';
+  /** Wall time of each epoch. */
+  readonly epochSeconds: readonly number[];
+  /** Mean training loss of each epoch. */
+  readonly losses: readonly number[];
+  readonly peakRssMb: number;
+  readonly backend: string;
+}
+
+/** The time of one kernel (with given input shapes), summed over its calls. */
+export interface KernelTime {
+  readonly kernel: string;
+  /** Input shapes, such as "[2000,784] [784,300]". */
+  readonly shapes: string;
+  readonly calls: number;
+  readonly ms: number;
+}
+
+/** What a profile found. */
+export interface ProfileFigures {
+  readonly kind: 'profile';
+  /** Wall time of the profiled call (profiling adds a little). */
+  readonly wallMs: number;
+  /** Kernels by time, largest first. */
+  readonly kernels: readonly KernelTime[];
+}
+
+/** How long the calibration work took. */
+export interface CalibrateFigures {
+  readonly kind: 'calibrate';
+  readonly seconds: number;
+}
+
+/** A child's answer. */
+export type BenchFigures = KMeansFigures | MlpFigures | ProfileFigures | CalibrateFigures;
+
+/** Marks the child's answer line on stdout, apart from anything libraries print. */
+export const RESULT_PREFIX = 'BENCH-RESULT ';
+
+/** The MLP of the experiment, as a pipeline writes it. */
+export const BENCH_MODEL: MlpSpec = {
+  input_shape: [28, 28],
+  layers: [
+    { type: 'flatten' },
+    { type: 'dense', units: 300, activation: 'relu' },
+    { type: 'dense', units: 100, activation: 'relu' },
+    { type: 'dense', units: 10, activation: 'softmax' },
+  ],
+};
+
+/** The learning rate of the experiment's Adam. */
+export const LEARNING_RATE = 0.001;
