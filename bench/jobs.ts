@@ -1,3 +1,4 @@
+import { DEFAULT_MODEL } from '../src/stages/train.js';
 /**
  * What the bench runner asks a measuring child process to do, and what the
  * child answers. Each seedflow measurement runs in a fresh process so that
@@ -114,16 +115,8 @@ export type BenchFigures = KMeansFigures | MlpFigures | ProfileFigures | Calibra
 /** Marks the child's answer line on stdout, apart from anything libraries print. */
 export const RESULT_PREFIX = 'BENCH-RESULT ';
 
-/** The MLP of the experiment, as a pipeline writes it. */
-export const BENCH_MODEL: MlpSpec = {
-  input_shape: [28, 28],
-  layers: [
-    { type: 'flatten' },
-    { type: 'dense', units: 300, activation: 'relu' },
-    { type: 'dense', units: 100, activation: 'relu' },
-    { type: 'dense', units: 10, activation: 'softmax' },
-  ],
-};
+/** The MLP of the experiment: the train stage's default, the report's model. */
+export const BENCH_MODEL: MlpSpec = DEFAULT_MODEL;
 
 /** The learning rate of the experiment's Adam. */
 export const LEARNING_RATE = 0.001;

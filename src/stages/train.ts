@@ -39,7 +39,7 @@ export interface SplitMetaFields {
 }
 
 /** The report's model: 784-300-100-10, ReLU, softmax. */
-const DEFAULT_MODEL: MlpSpec = {
+export const DEFAULT_MODEL: MlpSpec = {
   input_shape: [28, 28],
   layers: [
     { type: 'flatten' },
