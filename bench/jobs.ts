@@ -1,10 +1,10 @@
-import { DEFAULT_MODEL } from '../src/stages/train.js';
 /**
  * What the bench runner asks a measuring child process to do, and what the
  * child answers. Each seedflow measurement runs in a fresh process so that
  * its peak memory is its own and no backend state carries over.
  */
 import type { MlpSpec } from '../src/ml/mlp.js';
+import { DEFAULT_MODEL } from '../src/stages/train.js';
 
 /** Time k-means from given initial centres for a fixed number of Lloyd iterations. */
 export interface KMeansJob {
