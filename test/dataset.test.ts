@@ -13,26 +13,12 @@ import { StageUserError } from '../src/stages/types.js';
 import type { ArtifactReader, ResolveOptions } from '../src/stages/types.js';
 import { Random } from '../src/util/random.js';
 import { runStage, tempDir } from './support/stage-harness.js';
+import { idxImages, idxLabels } from './support/tiny-data.js';
 
 const ROWS = 4;
 const COLS = 3;
 const quiet: ResolveOptions = { allowDownload: false, baseDir: process.cwd(), log: () => {} };
 
-function idxImages(images: Uint8Array, count: number, rows = ROWS, cols = COLS): Buffer {
-  const head = Buffer.alloc(16);
-  head.writeUInt32BE(0x803, 0);
-  head.writeUInt32BE(count, 4);
-  head.writeUInt32BE(rows, 8);
-  head.writeUInt32BE(cols, 12);
-  return Buffer.concat([head, images]);
-}
-
-function idxLabels(labels: Uint8Array): Buffer {
-  const head = Buffer.alloc(8);
-  head.writeUInt32BE(0x801, 0);
-  head.writeUInt32BE(labels.length, 4);
-  return Buffer.concat([head, labels]);
-}
 
 /** Random images and labels, reproducible from the seed. */
 function makeData(count: number, seed: number): { images: Uint8Array; labels: Uint8Array } {
@@ -46,7 +32,7 @@ function makeData(count: number, seed: number): { images: Uint8Array; labels: Ui
 async function writeIdxSet(dir: string, options: { train?: number; test?: number; gzip?: boolean; seed?: number } = {}) {
   const train = makeData(options.train ?? 60, options.seed ?? 1);
   const test = makeData(options.test ?? 10, (options.seed ?? 1) + 100);
-  const contents = [idxImages(train.images, train.labels.length), idxLabels(train.labels), idxImages(test.images, test.labels.length), idxLabels(test.labels)];
+  const contents = [idxImages(train.images, train.labels.length, ROWS, COLS), idxLabels(train.labels), idxImages(test.images, test.labels.length, ROWS, COLS), idxLabels(test.labels)];
   await mkdir(dir, { recursive: true });
   const gzip = options.gzip ?? true;
   await Promise.all(IDX_FILES.map((name, i) => {
@@ -98,7 +84,7 @@ describe('IDX files', () => {
     const root = await tempDir();
     const { images } = makeData(5, 3);
     const file = join(root, 'train-images-idx3-ubyte');
-    await writeFile(file, idxImages(images, 5).subarray(0, 40));
+    await writeFile(file, idxImages(images, 5, ROWS, COLS).subarray(0, 40));
     const error = await rejectsWith(readIdxImages(file), /truncated/);
     assert.ok(error.message.includes(file));
     assert.match(error.message, /5 images of 4 x 3, which needs 76 bytes .*found 40/);
@@ -107,7 +93,7 @@ describe('IDX files', () => {
   test('a truncated gzip file fails with an error naming the file', async () => {
     const root = await tempDir();
     const file = join(root, 'train-images-idx3-ubyte.gz');
-    const gz = gzipSync(idxImages(makeData(5, 3).images, 5));
+    const gz = gzipSync(idxImages(makeData(5, 3).images, 5, ROWS, COLS));
     await writeFile(file, gz.subarray(0, gz.length - 12));
     const error = await rejectsWith(readIdxImages(file), /damaged gzip|truncated/);
     assert.ok(error.message.includes(file));
@@ -160,7 +146,7 @@ describe('the dataset stage', () => {
     const dir = join(root, 'data');
     await writeIdxSet(dir, { gzip: false });
     const file = join(dir, 't10k-images-idx3-ubyte');
-    await writeFile(file, idxImages(makeData(10, 5).images, 10).subarray(0, 100));
+    await writeFile(file, idxImages(makeData(10, 5).images, 10, ROWS, COLS).subarray(0, 100));
     const store = join(root, 'store');
     const error = await rejectsWith(runStage(dataset, { name: 'mnist', path: dir }, {}, { root: store }), /truncated/);
     assert.ok(error.message.includes(file));

@@ -5,16 +5,18 @@ import { Random } from '../../src/util/random.js';
 
 const SIDE = 28;
 
-function idxImages(images: Uint8Array, count: number): Buffer {
+/** The bytes of an IDX image file: `count` images of `rows` x `cols` pixels. */
+export function idxImages(images: Uint8Array, count: number, rows = SIDE, cols = SIDE): Buffer {
   const head = Buffer.alloc(16);
   head.writeUInt32BE(0x803, 0);
   head.writeUInt32BE(count, 4);
-  head.writeUInt32BE(SIDE, 8);
-  head.writeUInt32BE(SIDE, 12);
+  head.writeUInt32BE(rows, 8);
+  head.writeUInt32BE(cols, 12);
   return Buffer.concat([head, images]);
 }
 
-function idxLabels(labels: Uint8Array): Buffer {
+/** The bytes of an IDX label file. */
+export function idxLabels(labels: Uint8Array): Buffer {
   const head = Buffer.alloc(8);
   head.writeUInt32BE(0x801, 0);
   head.writeUInt32BE(labels.length, 4);
