@@ -3,6 +3,7 @@
  * child answers. Each seedflow measurement runs in a fresh process so that
  * its peak memory is its own and no backend state carries over.
  */
+import type { KMeansAlgorithm } from '../src/ml/kmeans.js';
 import type { MlpSpec } from '../src/ml/mlp.js';
 import { DEFAULT_MODEL } from '../src/stages/train.js';
 
@@ -16,6 +17,8 @@ export interface KMeansJob {
   readonly centresFile: string;
   readonly iterations: number;
   readonly threads: number;
+  /** How the iterations find the nearest centres; seedflow's default when absent. */
+  readonly algorithm?: KMeansAlgorithm;
 }
 
 /** Time training epochs of the 784-300-100-10 MLP. */
@@ -64,8 +67,14 @@ export interface KMeansFigures {
   readonly kind: 'kmeans';
   /** Lloyd iterations run. */
   readonly iterations: number;
-  /** Median time of one Lloyd iteration, the first one excluded (it pays for warm-up). */
+  /**
+   * Mean time of one iteration, the first one excluded (it pays for warm-up,
+   * and the bounded algorithms score every row in it), like the peer's
+   * (fit of N iterations − fit of 1) / (N − 1).
+   */
   readonly perIterationS: number;
+  /** Rows scored against every centre, in passes over all n rows (one per iteration for Lloyd, plus the final assignment). */
+  readonly scoredPasses: number;
   /** The whole call, from the points in memory to the final assignment. */
   readonly totalS: number;
   /** Sum of squared distances to the final centres, in double precision. */

@@ -33,14 +33,24 @@ async function prepare(tf: Tf, backend: string, job: KMeansJob | MlpJob): Promis
         maxIter: job.iterations,
         tol: 0,
         threads: job.threads,
+        ...(job.algorithm === undefined ? {} : { algorithm: job.algorithm }),
         onIteration: () => stamps.push(performance.now()),
       });
       const totalS = (performance.now() - began) / 1000;
-      // The median interval between iteration callbacks: the first iteration (warm-up) and a disturbed one do not count.
-      const intervals = stamps.slice(1).map((t, i) => t - (stamps[i] as number)).sort((a, b) => a - b);
-      const mid = intervals.length >> 1;
-      const perIterationS = intervals.length === 0 ? totalS : (intervals.length % 2 === 1 ? (intervals[mid] as number) : ((intervals[mid - 1] as number) + (intervals[mid] as number)) / 2) / 1000;
-      return { kind: 'kmeans', iterations: result.iterations, perIterationS, totalS, inertia: result.inertia, peakRssMb: peakRssMb(), backend };
+      // From the end of the first iteration to the end of the last: the bounded algorithms get cheaper as they go, so the mean, not the median.
+      const first = stamps[0] ?? began;
+      const last = stamps[stamps.length - 1] ?? began;
+      const perIterationS = stamps.length > 1 ? (last - first) / (stamps.length - 1) / 1000 : totalS;
+      return {
+        kind: 'kmeans',
+        iterations: result.iterations,
+        perIterationS,
+        totalS,
+        inertia: result.inertia,
+        scoredPasses: result.scoredRows / data.n,
+        peakRssMb: peakRssMb(),
+        backend,
+      };
     };
   }
   return async () => {
