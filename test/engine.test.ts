@@ -76,6 +76,16 @@ describe('engine', () => {
     assert.deepEqual(executed(second), ['table', 'train[k=1 s=a]', 'train[k=1 s=b]', 'train[k=2 s=a]', 'train[k=2 s=b]']);
   });
 
+  it('a parameter the stage type declares untracked does not rerun it', async () => {
+    const rig = await Rig.create();
+    await rig.write('p.yaml', grid(rig, { sleep: 0 }));
+    await rig.run(['run', 'p.yaml']);
+    await rig.write('p.yaml', grid(rig, { sleep: 5 }));
+    const second = await rig.run(['run', 'p.yaml', '--json']);
+    assert.equal(second.code, 0, second.stderr);
+    assert.deepEqual(executed(second), []);
+  });
+
   it('plan says why each instance will run', async () => {
     const rig = await Rig.create();
     await rig.write('p.yaml', grid(rig));
@@ -110,10 +120,10 @@ describe('engine', () => {
     const rig = await Rig.create();
     await rig.write('p.yaml', `name: sleepers
 stages:
-  a: { uses: ${STAGES}/count.mjs, with: { log: ${rig.log}, sleep_ms: 600 } }
-  b: { uses: ${STAGES}/count.mjs, with: { log: ${rig.log}, sleep_ms: 600 } }
-  c: { uses: ${STAGES}/count-heavy.mjs, with: { log: ${rig.log}, sleep_ms: 600 } }
-  d: { uses: ${STAGES}/count-heavy.mjs, with: { log: ${rig.log}, sleep_ms: 600 } }
+  a: { uses: ${STAGES}/count.mjs, with: { log: ${rig.log}, value: a, sleep_ms: 600 } }
+  b: { uses: ${STAGES}/count.mjs, with: { log: ${rig.log}, value: b, sleep_ms: 600 } }
+  c: { uses: ${STAGES}/count-heavy.mjs, with: { log: ${rig.log}, value: c, sleep_ms: 600 } }
+  d: { uses: ${STAGES}/count-heavy.mjs, with: { log: ${rig.log}, value: d, sleep_ms: 600 } }
 `);
     const result = await rig.run(['run', 'p.yaml', '--json', '--jobs', '2']);
     assert.equal(result.code, 0, result.stderr);
@@ -134,12 +144,26 @@ stages:
     assert.equal(pids.size, 2);
   });
 
+  it('two stages that do the same work (same type, params and inputs) run it once', async () => {
+    const rig = await Rig.create();
+    await rig.write('p.yaml', `name: twins
+stages:
+  a: { uses: ${STAGES}/count.mjs, with: { log: ${rig.log}, value: 1, sleep_ms: 300 } }
+  b: { uses: ${STAGES}/count.mjs, with: { log: ${rig.log}, value: 1, sleep_ms: 300 } }
+  c: { uses: ${STAGES}/count.mjs, needs: [b], with: { log: ${rig.log}, value: 2 } }
+`);
+    const result = await rig.run(['run', 'p.yaml', '--json', '--jobs', '2']);
+    assert.equal(result.code, 0, result.stderr);
+    assert.deepEqual(executed(result), ['a', 'b', 'c']);
+    assert.equal((await rig.invocations()).length, 2, 'the shared work ran twice');
+  });
+
   it('with --jobs 1 nothing overlaps', async () => {
     const rig = await Rig.create();
     await rig.write('p.yaml', `name: sleepers
 stages:
-  a: { uses: ${STAGES}/count.mjs, with: { log: ${rig.log}, sleep_ms: 200 } }
-  b: { uses: ${STAGES}/count.mjs, with: { log: ${rig.log}, sleep_ms: 200 } }
+  a: { uses: ${STAGES}/count.mjs, with: { log: ${rig.log}, value: a, sleep_ms: 200 } }
+  b: { uses: ${STAGES}/count.mjs, with: { log: ${rig.log}, value: b, sleep_ms: 200 } }
 `);
     const result = await rig.run(['run', 'p.yaml', '--json', '--jobs', '1']);
     const starts = result.events.filter((e) => e.event === 'stage-start').map((e) => e.time);

@@ -141,6 +141,11 @@ export async function publishArtifact(
   await writeFile(join(tmpDir, MANIFEST), JSON.stringify(manifest, null, 2));
   await fsyncFile(join(tmpDir, MANIFEST));
   await mkdir(join(finalDir, '..'), { recursive: true });
+  // Same key, same content: a sound artifact already in place (published by another process) is kept.
+  if ((await checkArtifact(finalDir, 'hash')) === null) {
+    await rm(tmpDir, { recursive: true, force: true });
+    return readManifest(finalDir);
+  }
   await rm(finalDir, { recursive: true, force: true });
   await rename(tmpDir, finalDir);
   return manifest;

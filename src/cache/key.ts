@@ -17,7 +17,7 @@ export interface KeyRecord {
   readonly type: string;
   /** The stage type's version. */
   readonly version: string | number;
-  /** The resolved `with`: expressions substituted, schema defaults applied. */
+  /** The resolved `with`: expressions substituted, schema defaults applied, less the stage type's untracked parameters. */
   readonly params: JsonObject;
   /** The keys of the input artifacts, sorted. */
   readonly inputs: readonly string[];

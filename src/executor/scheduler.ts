@@ -43,6 +43,7 @@ export async function schedule(
   const index = await store.readIndex(plan.name);
   const counts: Record<EndStatus | 'cached', number> = { done: 0, failed: 0, interrupted: 0, skipped: 0, cached: 0 };
   const outcome = new Map<string, Promise<EndStatus | 'cached'>>();
+  const byKey = new Map<string, { readonly id: string; readonly result: Promise<EndStatus> }>();
   let stopping = false;
   let indexWrite: Promise<void> = Promise.resolve();
 
@@ -134,7 +135,17 @@ export async function schedule(
       const blocked = deps.find((_, i) => results[i] !== 'done' && results[i] !== 'cached');
       if (blocked !== undefined) return end(instance, 'skipped', 0, { error: `not run: ${blocked} did not complete` });
       if (stopping || options.signal.aborted) return end(instance, 'skipped', 0, { error: 'not started: the run is stopping' });
-      return queue.add(() => runOne(instance), { throwOnTimeout: true, priority: depth.get(instance.id) ?? 0 });
+      // Two instances with one key (the same type, params and inputs) are one piece of work: run it once.
+      const twin = byKey.get(instance.key);
+      if (twin !== undefined) {
+        const status = await twin.result;
+        if (status !== 'done') return end(instance, 'skipped', 0, { error: `not run: ${twin.id}, the same work, did not complete` });
+        remember(instance);
+        return end(instance, 'done', 0, { summary: (await readManifest(store.objectDir(instance.key))).summary });
+      }
+      const result = queue.add(() => runOne(instance), { throwOnTimeout: true, priority: depth.get(instance.id) ?? 0 });
+      byKey.set(instance.key, { id: instance.id, result });
+      return result;
     })());
   }
   await Promise.all(outcome.values());

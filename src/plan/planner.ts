@@ -199,7 +199,7 @@ export function assignKeys(expansion: Expansion, facts: KeyFacts): Plan {
       format: KEY_FORMAT,
       type: instance.type.name,
       version: instance.type.version,
-      params: instance.params,
+      params: Object.fromEntries(Object.entries(instance.params).filter(([name]) => !instance.type.untracked.includes(name))),
       inputs: Object.values(instance.needs).flat().map((id) => keys.get(id) ?? '').sort(),
       files: facts.files.get(instance.id)?.hashes ?? {},
       ...(instance.type.numeric ? { backend: facts.backend } : {}),

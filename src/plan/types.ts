@@ -17,6 +17,8 @@ export interface StageTypeInfo {
   readonly numeric: boolean;
   /** The type reads external files (its `files` hook), whose hashes go into the key. */
   readonly readsFiles: boolean;
+  /** Parameters left out of the key because they cannot change the output. */
+  readonly untracked: readonly string[];
   readonly source: StageSource;
 }
 

@@ -59,6 +59,8 @@ export const stage: StageType<KMeansParams> = {
   description: 'Clusters the training images with k-means and stores the centres, assignments and distances to the centres.',
   heavy: true,
   numeric: true,
+  // Sharding over threads splits work on whole chunks: the result does not depend on it.
+  untracked: ['threads'],
   schema: {
     $schema: 'http://json-schema.org/draft-07/schema#',
     type: 'object',

@@ -61,6 +61,7 @@ function info(stage: StageType, source: StageSource): StageTypeInfo {
     heavy: stage.heavy === true,
     numeric: stage.numeric === true,
     readsFiles: typeof stage.files === 'function',
+    untracked: stage.untracked ?? [],
     source,
   };
 }

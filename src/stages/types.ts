@@ -125,6 +125,11 @@ export interface StageType<P = Record<string, unknown>> {
   /** Numeric: the TensorFlow backend's name is part of the cache key. */
   readonly numeric?: boolean;
   /**
+   * Parameters that cannot change the output (a thread count): left out of
+   * the cache key, so changing them never reruns the stage.
+   */
+  readonly untracked?: readonly string[];
+  /**
    * External files the stage will read, given its parameters; their content
    * hashes become part of the cache key. Throw StageUserError when they
    * cannot be found.
