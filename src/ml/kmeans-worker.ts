@@ -4,13 +4,9 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { loadTf } from './backend.js';
+import { reportThreadError } from './thread-channel.js';
 import { KMeansShard, type ShardInit, type ShardReply, type ShardRequest } from './kmeans.js';
 
-function reportError(error: unknown): void {
-  const reply: ShardReply =
-    error instanceof Error ? { type: 'error', message: error.message, ...(error.stack === undefined ? {} : { stack: error.stack }) } : { type: 'error', message: String(error) };
-  parentPort?.postMessage(reply);
-}
 
 async function serve(): Promise<void> {
   const port = parentPort;
@@ -26,11 +22,11 @@ async function serve(): Promise<void> {
       const reply: ShardReply = { type: 'step', output };
       port.postMessage(reply, buffers);
     } catch (error) {
-      reportError(error);
+      reportThreadError(error);
     }
   });
   const ready: ShardReply = { type: 'ready' };
   port.postMessage(ready);
 }
 
-serve().catch(reportError);
+serve().catch(reportThreadError);

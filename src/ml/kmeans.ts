@@ -2,6 +2,7 @@ import type { Tensor, Tensor2D } from '@tensorflow/tfjs';
 import { Worker } from 'node:worker_threads';
 import { Random } from '../util/random.js';
 import type { Tf } from './backend.js';
+import { threadChannel, type ThreadErrorReply } from './thread-channel.js';
 
 /** How the initial centres are chosen when they are not given explicitly. */
 export const KMEANS_INITS = ['k-means++', 'random'] as const;
@@ -417,7 +418,7 @@ export type ShardRequest = { readonly type: 'step' } & StepParams;
 export type ShardReply =
   | { readonly type: 'ready' }
   | { readonly type: 'step'; readonly output: StepOutput }
-  | { readonly type: 'error'; readonly message: string; readonly stack?: string };
+  | ThreadErrorReply;
 /** What a worker thread receives at start. */
 export interface ShardInit {
   readonly points: Float32Array;
@@ -447,35 +448,9 @@ async function workerShard(points: Float32Array, lo: number, hi: number, d: numb
   const rows = points.slice(lo * d, hi * d);
   const init: ShardInit = { points: rows, rows: hi - lo, d, chunkRows };
   const worker = new Worker(new URL('./kmeans-worker.js', import.meta.url), { workerData: init, transferList: [rows.buffer] });
-  let pending: { resolve: (reply: ShardReply) => void; reject: (error: Error) => void } | null = null;
-  let failure: Error | null = null;
-  const fail = (error: Error): void => {
-    failure ??= error;
-    pending?.reject(error);
-    pending = null;
-  };
-  worker.on('message', (reply: ShardReply) => {
-    const waiting = pending;
-    pending = null;
-    if (reply.type === 'error') {
-      const error = new Error(`k-means worker: ${reply.message}`);
-      if (reply.stack !== undefined) error.stack = reply.stack;
-      failure ??= error;
-      waiting?.reject(error);
-    } else {
-      waiting?.resolve(reply);
-    }
-  });
-  worker.on('error', fail);
-  worker.on('exit', (code) => fail(new Error(`k-means worker exited with code ${code}`)));
-  const next = (): Promise<ShardReply> =>
-    new Promise((resolve, reject) => {
-      if (failure !== null) reject(failure);
-      else pending = { resolve, reject };
-    });
-  const ready = next();
+  const channel = threadChannel<ShardReply>(worker, 'k-means worker');
   try {
-    await ready;
+    await channel.next();
   } catch (error) {
     await worker.terminate();
     throw error;
@@ -484,17 +459,14 @@ async function workerShard(points: Float32Array, lo: number, hi: number, d: numb
     lo,
     hi,
     async step(params) {
-      const reply = next();
+      const reply = channel.next();
       const request: ShardRequest = { type: 'step', ...params };
       worker.postMessage(request);
       const answer = await reply;
       if (answer.type !== 'step') throw new Error(`k-means worker answered ${answer.type} to a step`);
       return answer.output;
     },
-    async close() {
-      worker.removeAllListeners('exit');
-      await worker.terminate();
-    },
+    close: () => channel.close(),
   };
 }
 

@@ -7,6 +7,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import type { MlpSpec, ResolvedMlp } from './mlp.js';
+import { threadChannel, type ThreadErrorReply } from './thread-channel.js';
 
 /** Where each parameter tensor (kernel, bias, kernel, bias...) sits in a flat float32 array. */
 export interface ParamLayout {
@@ -64,7 +65,7 @@ export interface GradientRequest {
 export type GradientReply =
   | { readonly type: 'ready' }
   | { readonly type: 'step'; readonly loss: number; readonly correct: number }
-  | { readonly type: 'error'; readonly message: string; readonly stack?: string };
+  | ThreadErrorReply;
 
 /** The outcome of a worker's step; its gradients are in {@link GradientWorker.grads}. */
 export interface PartResult {
@@ -95,46 +96,14 @@ export interface GradientPool {
 
 function startWorker(init: GradientWorkerInit): Promise<GradientWorker> {
   const worker = new Worker(new URL('./mlp-worker.js', import.meta.url), { workerData: init });
-  let pending: { resolve: (reply: GradientReply) => void; reject: (error: Error) => void } | null = null;
-  let failure: Error | null = null;
-  const fail = (error: Error): void => {
-    failure ??= error;
-    pending?.reject(error);
-    pending = null;
-  };
-  worker.on('message', (reply: GradientReply) => {
-    const waiting = pending;
-    pending = null;
-    if (reply.type === 'error') {
-      const error = new Error(`MLP gradient worker: ${reply.message}`);
-      if (reply.stack !== undefined) error.stack = reply.stack;
-      failure ??= error;
-      waiting?.reject(error);
-    } else {
-      waiting?.resolve(reply);
-    }
-  });
-  worker.on('error', fail);
-  worker.on('exit', (code) => fail(new Error(`MLP gradient worker exited with code ${code}`)));
-  const next = (): Promise<GradientReply> => {
-    const reply = new Promise<GradientReply>((resolve, reject) => {
-      if (failure !== null) reject(failure);
-      else pending = { resolve, reject };
-    });
-    // The training thread may stop (abort, error) before it awaits a step; a later failure must not go unhandled.
-    reply.catch(() => {});
-    return reply;
-  };
-  const close = async (): Promise<void> => {
-    worker.removeAllListeners('exit');
-    await worker.terminate();
-  };
+  const channel = threadChannel<GradientReply>(worker, 'MLP gradient worker');
+  const close = (): Promise<void> => channel.close();
   const handle: GradientWorker = {
     x: new Float32Array(init.x),
     y: new Int32Array(init.y),
     grads: new Float32Array(init.grads),
     async step(rows, divisor) {
-      const reply = next();
+      const reply = channel.next();
       const request: GradientRequest = { type: 'step', rows, divisor };
       worker.postMessage(request);
       const answer = await reply;
@@ -143,7 +112,7 @@ function startWorker(init: GradientWorkerInit): Promise<GradientWorker> {
     },
     close,
   };
-  return next().then(
+  return channel.next().then(
     () => handle,
     async (error: unknown) => {
       await close();

@@ -7,14 +7,10 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Tensor } from '@tensorflow/tfjs';
 import { loadTf } from './backend.js';
+import { reportThreadError } from './thread-channel.js';
 import { batchGradients, resolveMlp } from './mlp.js';
 import { paramLayout, type GradientReply, type GradientRequest, type GradientWorkerInit } from './mlp-parallel.js';
 
-function reportError(error: unknown): void {
-  const reply: GradientReply =
-    error instanceof Error ? { type: 'error', message: error.message, ...(error.stack === undefined ? {} : { stack: error.stack }) } : { type: 'error', message: String(error) };
-  parentPort?.postMessage(reply);
-}
 
 async function serve(): Promise<void> {
   const port = parentPort;
@@ -43,11 +39,11 @@ async function serve(): Promise<void> {
       tf.dispose([loss as Tensor, correct as Tensor, ...parts]);
       port.postMessage(reply);
     } catch (error) {
-      reportError(error);
+      reportThreadError(error);
     }
   });
   const ready: GradientReply = { type: 'ready' };
   port.postMessage(ready);
 }
 
-serve().catch(reportError);
+serve().catch(reportThreadError);
