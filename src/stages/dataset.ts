@@ -330,15 +330,25 @@ interface Loaded {
   readonly meta: DatasetMeta;
 }
 
+/**
+ * Awaits files read in parallel, but when several fail reports the first in the order given, so the
+ * same bad input always yields the same message whichever read happens to finish first.
+ */
+async function inOrder<T extends readonly unknown[]>(reads: { readonly [I in keyof T]: Promise<T[I]> }): Promise<T> {
+  const settled = await Promise.allSettled(reads);
+  for (const outcome of settled) if (outcome.status === 'rejected') throw outcome.reason;
+  return settled.map((outcome) => (outcome as PromiseFulfilledResult<unknown>).value) as unknown as T;
+}
+
 async function loadIdx(name: IdxDatasetName, files: readonly string[]): Promise<Loaded> {
   const [trainImages, trainLabels, testImages, testLabels] = files;
   if (trainImages === undefined || trainLabels === undefined || testImages === undefined || testLabels === undefined) {
     throw new Error(`expected four IDX files, got ${files.length}`);
   }
   const classes = 10;
-  const [xTrain, yTrain, xTest, yTest] = await Promise.all([
+  const [xTrain, yTrain, xTest, yTest] = await inOrder([
     readIdxImages(trainImages), readIdxLabels(trainLabels, classes), readIdxImages(testImages), readIdxLabels(testLabels, classes),
-  ]);
+  ] as const);
   const hashes = [xTrain.raw, yTrain.raw, xTest.raw, yTest.raw].map(sha256Of);
   checkNotOtherDataset(name, files, hashes);
   const pairs = [[trainImages, xTrain.count, trainLabels, yTrain.count], [testImages, xTest.count, testLabels, yTest.count]] as const;
@@ -458,7 +468,7 @@ async function loadCsv(params: DatasetParams, files: readonly string[]): Promise
   const [trainFile, testFile] = files;
   if (trainFile === undefined || testFile === undefined) throw new Error(`expected two CSV files, got ${files.length}`);
   const label = params.label_column ?? 'label';
-  const [train, test] = await Promise.all([readCsv(trainFile, label), readCsv(testFile, label)]);
+  const [train, test] = await inOrder([readCsv(trainFile, label), readCsv(testFile, label)]);
   if (train.width !== test.width) {
     throw new StageUserError(`${trainFile} has ${train.width} pixel columns but ${testFile} has ${test.width}`);
   }
