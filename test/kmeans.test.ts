@@ -279,7 +279,7 @@ describe('kmeans stage', () => {
   });
 
   test('the schema fills in the documented defaults', () => {
-    assert.deepEqual(withDefaults(kmeansStage, { k: 3 }), { k: 3, n_init: 1, max_iter: 100, tol: 1e-4, seed: 0, init: 'k-means++', threads: 1, algorithm: 'elkan' });
+    assert.deepEqual(withDefaults(kmeansStage, { k: 3 }), { k: 3, n_init: 1, max_iter: 100, tol: 1e-4, seed: 0, init: 'k-means++', threads: 1, algorithm: 'auto' });
     assert.equal(compileSchema(kmeansStage.schema)({ k: 3, algorithm: 'yinyang' }), false);
     assert.equal(compileSchema(kmeansStage.schema)({}), false);
     assert.equal(compileSchema(kmeansStage.schema)({ k: 3, init: 'kmeans++' }), false);

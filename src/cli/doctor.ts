@@ -1,6 +1,6 @@
 import { availableParallelism, cpus, totalmem } from 'node:os';
 import { createRequire } from 'node:module';
-import { detectBackend, loadTf } from '../ml/backend.js';
+import { describeCompute, detectCompute, loadTf } from '../ml/backend.js';
 
 const require = createRequire(import.meta.url);
 
@@ -22,12 +22,14 @@ export async function doctorReport(store: string): Promise<[string, string][]> {
     ['@tensorflow/tfjs', version('@tensorflow/tfjs')],
     ['@tensorflow/tfjs-node', version('@tensorflow/tfjs-node')],
     ['@tensorflow/tfjs-backend-wasm', version('@tensorflow/tfjs-backend-wasm')],
-    ['backend (detected)', detectBackend()],
+    ['onnxruntime-node', version('onnxruntime-node')],
+    ['backend (detected)', describeCompute(detectCompute())],
   ];
   const notes: string[] = [];
   try {
-    const { backend } = await loadTf((m) => notes.push(m));
-    rows.push(['backend (loaded)', backend]);
+    const { compute, matmul } = await loadTf((m) => notes.push(m));
+    rows.push(['backend (loaded)', describeCompute(compute)]);
+    if (matmul !== undefined) rows.push(['matrix products', matmul.description]);
   } catch (error) {
     rows.push(['backend (loaded)', `failed: ${error instanceof Error ? error.message : String(error)}`]);
   }

@@ -3,6 +3,7 @@ import { formatDiagnostic, type Diagnostic } from '../errors/diagnostic.js';
 import { COMMAND_LINE } from '../config/overrides.js';
 import { shortKey } from '../cache/key.js';
 import type { RunEvent } from '../executor/events.js';
+import { describeCompute } from '../ml/backend.js';
 import { formatMatrix } from '../plan/matrix.js';
 import type { InstanceState } from '../plan/states.js';
 import type { Plan } from '../plan/types.js';
@@ -58,7 +59,7 @@ function seconds(ms: number): string {
 export function describeEvent(event: RunEvent): { level: 'info' | 'warn' | 'error' | 'debug'; text: string } | null {
   switch (event.event) {
     case 'run-start':
-      return { level: 'info', text: `seedflow: ${event.pipeline}: ${event.instances} instances, ${event.instances - event.toRun} cached, ${event.toRun} to run, ${event.jobs} job${event.jobs === 1 ? '' : 's'}${event.backend === 'none' ? '' : `, TensorFlow backend ${event.backend}`} (store ${event.store})` };
+      return { level: 'info', text: `seedflow: ${event.pipeline}: ${event.instances} instances, ${event.instances - event.toRun} cached, ${event.toRun} to run, ${event.jobs} job${event.jobs === 1 ? '' : 's'}${event.backend === 'none' ? '' : `, TensorFlow backend ${describeCompute(event.backend)}`} (store ${event.store})` };
     case 'stage-start':
       return { level: 'info', text: `  ▶ ${event.id}${event.where === 'worker' ? ' (worker)' : ''}` };
     case 'progress': {

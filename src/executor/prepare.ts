@@ -3,7 +3,7 @@ import { loadPipeline } from '../config/load.js';
 import { applyOverrides } from '../config/overrides.js';
 import type { LoadedPipeline } from '../config/spec.js';
 import { DiagnosticError, tidy, type Diagnostic } from '../errors/diagnostic.js';
-import { detectBackend } from '../ml/backend.js';
+import { detectCompute } from '../ml/backend.js';
 import { assignKeys, expand } from '../plan/planner.js';
 import type { Expansion, Plan } from '../plan/types.js';
 import type { Store } from '../cache/store.js';
@@ -57,5 +57,5 @@ export async function preparePlan(options: PrepareOptions): Promise<{ pipeline: 
   }
   if (problems.length > 0) throw new DiagnosticError(tidy(problems));
   const needsBackend = expansion.instances.some((i) => i.type.numeric);
-  return { pipeline, plan: assignKeys(expansion, { backend: needsBackend ? detectBackend() : 'none', files }) };
+  return { pipeline, plan: assignKeys(expansion, { backend: needsBackend ? detectCompute() : 'none', files }) };
 }

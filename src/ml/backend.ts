@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { installNativeMatMul, nativeMatMulWanted, type NativeMatMul } from './native-matmul.js';
 
 /** The TensorFlow.js backends seedflow can run on, fastest first. */
 export const BACKENDS = ['tensorflow', 'wasm', 'cpu'] as const;
@@ -47,13 +48,42 @@ export function detectBackend(): BackendName {
   return 'cpu';
 }
 
-let loaded: Promise<{ tf: Tf; backend: BackendName }> | undefined;
+/** Suffix of a compute id whose matrix products run on ONNX Runtime. */
+const NATIVE_MATMUL = '+onnxruntime';
+
+/**
+ * What numeric stages will compute on, decided without loading anything: the backend's name, plus
+ * `+onnxruntime` when its matrix products run on ONNX Runtime (see native-matmul.ts). This is the
+ * `backend` field of numeric stages' cache keys, since results differ in the last bits between them.
+ */
+export function detectCompute(): string {
+  const backend = detectBackend();
+  return nativeMatMulWanted(backend) ? `${backend}${NATIVE_MATMUL}` : backend;
+}
+
+/** A compute id for people: "wasm (matrix products on ONNX Runtime)". */
+export function describeCompute(id: string): string {
+  return id.endsWith(NATIVE_MATMUL) ? `${id.slice(0, -NATIVE_MATMUL.length)} (matrix products on ONNX Runtime)` : id;
+}
+
+/** TensorFlow.js as loaded in this process. */
+export interface LoadedTf {
+  readonly tf: Tf;
+  readonly backend: BackendName;
+  /** The backend and its product kernels, as `detectCompute` spells it. */
+  readonly compute: string;
+  /** Present when products run on ONNX Runtime. */
+  readonly matmul?: NativeMatMul;
+}
+
+let loaded: Promise<LoadedTf> | undefined;
 
 /**
  * Loads TensorFlow.js once per process on the detected backend, falling back
- * to the next one when it cannot initialise. `onFallback` hears why.
+ * to the next one when it cannot initialise, and puts ONNX Runtime's products
+ * in place where they are wanted. `onFallback` hears why something was skipped.
  */
-export function loadTf(onFallback: (message: string) => void = () => {}): Promise<{ tf: Tf; backend: BackendName }> {
+export function loadTf(onFallback: (message: string) => void = () => {}): Promise<LoadedTf> {
   loaded ??= (async () => {
     const first = detectBackend();
     for (const backend of BACKENDS.slice(BACKENDS.indexOf(first))) {
@@ -61,7 +91,7 @@ export function loadTf(onFallback: (message: string) => void = () => {}): Promis
         if (backend === 'tensorflow') {
           const tf = (await import('@tensorflow/tfjs-node' as string)) as Tf;
           await tf.setBackend('tensorflow');
-          return { tf, backend };
+          return { tf, backend, compute: backend };
         }
         const tf = await import('@tensorflow/tfjs');
         if (backend === 'wasm') {
@@ -71,7 +101,15 @@ export function loadTf(onFallback: (message: string) => void = () => {}): Promis
         }
         if (!(await tf.setBackend(backend))) throw new Error(`backend ${backend} did not initialise`);
         await tf.ready();
-        return { tf, backend };
+        if (!nativeMatMulWanted(backend)) return { tf, backend, compute: backend };
+        try {
+          const matmul = installNativeMatMul(tf, backend);
+          return { tf, backend, compute: `${backend}${NATIVE_MATMUL}`, matmul };
+        } catch (error) {
+          if (process.env['SEEDFLOW_MATMUL'] === 'onnxruntime') throw error;
+          onFallback(`ONNX Runtime could not load (${error instanceof Error ? error.message : String(error)}); matrix products stay on the ${backend} backend`);
+          return { tf, backend, compute: backend };
+        }
       } catch (error) {
         onFallback(`TensorFlow backend "${backend}" unavailable (${error instanceof Error ? error.message : String(error)}); trying the next one`);
       }

@@ -3,6 +3,7 @@ import { Worker } from 'node:worker_threads';
 import { Random } from '../util/random.js';
 import type { Tf } from './backend.js';
 import { threadChannel, type ThreadErrorReply } from './thread-channel.js';
+import { productsNative } from './native-matmul.js';
 
 /** How the initial centres are chosen when they are not given explicitly. */
 export const KMEANS_INITS = ['k-means++', 'random'] as const;
@@ -16,9 +17,11 @@ export type KMeansInit = (typeof KMEANS_INITS)[number];
  * points whose nearest centre may have changed; `elkan` keeps a lower bound
  * per point and centre (n*k values), which settles more points when the
  * centres are many and move unevenly. All give the same assignments (up to
- * float ties).
+ * float ties). `auto` picks `lloyd` where products are native (ONNX Runtime or
+ * native TensorFlow: the bounds' bookkeeping then costs more than the
+ * products it saves) and `elkan` on the wasm backend's own products.
  */
-export const KMEANS_ALGORITHMS = ['hamerly', 'elkan', 'lloyd'] as const;
+export const KMEANS_ALGORITHMS = ['auto', 'hamerly', 'elkan', 'lloyd'] as const;
 /** An iteration algorithm's name. */
 export type KMeansAlgorithm = (typeof KMEANS_ALGORITHMS)[number];
 
@@ -52,7 +55,7 @@ export interface KMeansOptions {
   readonly chunkRows?: number;
   /** At most this many points (a seeded sample) are used by k-means++. Default 20000. */
   readonly initSampleSize?: number;
-  /** How the nearest centres are found each iteration (see {@link KMEANS_ALGORITHMS}). Default `elkan`. */
+  /** How the nearest centres are found each iteration (see {@link KMEANS_ALGORITHMS}). Default `auto`. */
   readonly algorithm?: KMeansAlgorithm;
   /**
    * Called after each Lloyd iteration with the inertia against the centres it
@@ -83,7 +86,7 @@ export interface KMeansResult {
   readonly scoredRows: number;
 }
 
-const DEFAULTS = { nInit: 1, maxIter: 300, tol: 1e-4, seed: 0, threads: 1, chunkRows: 4096, initSampleSize: 20000, algorithm: 'elkan' } as const;
+const DEFAULTS = { nInit: 1, maxIter: 300, tol: 1e-4, seed: 0, threads: 1, chunkRows: 4096, initSampleSize: 20000, algorithm: 'auto' } as const;
 
 /** The operands and options of one assignment step on a block of rows. */
 export interface StepParams {
@@ -1017,7 +1020,8 @@ export async function kmeans(tf: Tf, points: Float32Array, n: number, d: number,
   const norms = rowNorms(points, n, d);
   const tol = options.tol ?? DEFAULTS.tol;
   const tolerance = tol === 0 ? 0 : tol * meanVariance(points, n, d);
-  const algorithm = options.algorithm ?? DEFAULTS.algorithm;
+  const asked = options.algorithm ?? DEFAULTS.algorithm;
+  const algorithm = asked === 'auto' ? (productsNative(tf) ? 'lloyd' : 'elkan') : asked;
   const shards = await openShards(tf, points, n, d, options.threads ?? DEFAULTS.threads, chunkRows);
   const setup: RunSetup = { shards, points, norms, n, d, k, maxIter, tolerance, options };
   try {

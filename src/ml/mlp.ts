@@ -4,6 +4,7 @@ import type { io, LayersModel, Scalar, Sequential, Tensor, Tensor1D, Tensor2D } 
 import { Random } from '../util/random.js';
 import type { Tf } from './backend.js';
 import { openGradientPool, paramLayout, partBounds, type GradientPool, type PartResult } from './mlp-parallel.js';
+import { productsNative } from './native-matmul.js';
 
 /** The activations a dense layer may use, as Keras spells them. */
 export const ACTIVATIONS = ['relu', 'softmax', 'linear', 'sigmoid', 'tanh'] as const;
@@ -380,7 +381,8 @@ export interface BatchGradients {
 
 /**
  * The loss of some rows and its gradients, written out so that every matrix
- * product is a plain `matMul(a, b)`. `divisor` is the whole batch's size:
+ * product is a plain `matMul(a, b)` where transposed products are slow (see
+ * `productsNative`). `divisor` is the whole batch's size:
  * a part of a batch then yields its share of the batch mean, and the shares
  * of all parts add up to the batch's gradients.
  */
@@ -395,13 +397,15 @@ export function batchGradients(tf: Tf, net: ResolvedMlp, params: readonly Tensor
   // d(mean cross-entropy)/d(logits) of a softmax layer is (p - onehot) / batch.
   let dz: Tensor2D = tf.div(tf.sub(tf.exp(logp), onehot), divisor);
   const grads: Tensor[] = new Array<Tensor>(params.length);
+  const flags = productsNative(tf);
   for (let l = last; l >= 0; l--) {
     const input = l === 0 ? xb : (hidden[l - 1] as Tensor2D);
-    grads[2 * l] = tf.matMul(tf.transpose(input), dz);
+    grads[2 * l] = flags ? tf.matMul(input, dz, true, false) : tf.matMul(tf.transpose(input), dz);
     grads[2 * l + 1] = tf.sum(dz, 0);
     // The first layer's input gradient is never used, so it is not computed.
     if (l > 0) {
-      const dh: Tensor2D = tf.matMul(dz, tf.transpose(params[2 * l] as Tensor2D));
+      const weights = params[2 * l] as Tensor2D;
+      const dh: Tensor2D = flags ? tf.matMul(dz, weights, false, true) : tf.matMul(dz, tf.transpose(weights));
       dz = activationGrad(tf, dh, hidden[l - 1] as Tensor2D, (net.dense[l - 1] as DenseShape).activation);
     }
   }

@@ -86,9 +86,9 @@ export const stage: StageType<KMeansParams> = {
       },
       algorithm: {
         description:
-          "How each iteration finds the nearest centres: 'hamerly' keeps two distance bounds per image and recomputes only the images whose centre may change; 'elkan' keeps a bound per image and centre (more memory: images x k numbers), which skips more work with many clusters; 'lloyd' recomputes every distance. All give the same clusters.",
-        enum: ['hamerly', 'elkan', 'lloyd'],
-        default: 'elkan',
+          "How each iteration finds the nearest centres: 'auto' is 'lloyd' where matrix products run natively (ONNX Runtime or native TensorFlow) and 'elkan' on the wasm backend's own products; 'hamerly' keeps two distance bounds per image and recomputes only the images whose centre may change; 'elkan' keeps a bound per image and centre (more memory: images x k numbers), which skips more work with many clusters; 'lloyd' recomputes every distance. All give the same clusters.",
+        enum: ['auto', 'hamerly', 'elkan', 'lloyd'],
+        default: 'auto',
       },
     },
   },

@@ -218,7 +218,7 @@ export const stage: StageType<TrainParams> = {
     const yVal = labels(await split.readNpy('y_val.npy'), 'y_val.npy');
     const val = yVal.length > 0 ? dataset(scaled(await split.readNpy('x_val.npy'), 'x_val.npy'), yVal, net, 'validation') : undefined;
 
-    const { tf, backend } = await loadTf((message) => ctx.log('warn', message));
+    const { tf, compute } = await loadTf((message) => ctx.log('warn', message));
     const began = performance.now();
     const { weights, history } = await trainMlp(tf, params.model, train, val, {
       epochs: params.epochs,
@@ -240,6 +240,6 @@ export const stage: StageType<TrainParams> = {
     const trainSeconds = (performance.now() - began) / 1000;
     await saveMlp(tf, params.model, weights, ctx.outDir);
     await ctx.writeJson('history.json', history);
-    return { samples: train.n, epochs: params.epochs, trainSeconds, final: finalMetrics(history.at(-1)), backend };
+    return { samples: train.n, epochs: params.epochs, trainSeconds, final: finalMetrics(history.at(-1)), backend: compute };
   },
 };
