@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import type { ArtifactReader, LineageEntry, StageInputs } from '../stages/types.js';
 import type { JsonValue } from '../util/json.js';
 import { readNpy } from '../util/npy.js';
+import { readPixels } from './pixels.js';
 import type { KeyRecord } from './key.js';
 
 /** The name of the file that marks an artifact complete; it is written last. */
@@ -89,6 +90,7 @@ export async function openArtifact(dir: string): Promise<ArtifactReader> {
     path: (name) => join(dir, name),
     readJson: async <T>(name: string) => JSON.parse(await readFile(join(dir, name), 'utf8')) as T,
     readNpy: (name) => readNpy(join(dir, name)),
+    readPixels: (name) => readPixels(join(dir, name)),
   };
 }
 

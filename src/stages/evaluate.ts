@@ -55,12 +55,10 @@ export const stage: StageType<EvaluateParams> = {
     const trained = inputs.byType('train');
     const split = inputs.byType('split');
     const files = FILES[params.split];
-    const [xArray, yArray, meta] = await Promise.all([split.readNpy(files.x), split.readNpy(files.y), split.readJson<SplitMetaFields>('meta.json')]);
-    if (xArray.dtype !== 'uint8' || xArray.shape.length !== 2) throw new Error(`split ${files.x} is ${xArray.dtype} [${xArray.shape.join(', ')}], expected 2-D uint8`);
+    const [{ pixels: x, shape }, yArray, meta] = await Promise.all([split.readPixels(files.x), split.readNpy(files.y), split.readJson<SplitMetaFields>('meta.json')]);
+    if (shape.length !== 2) throw new Error(`split ${files.x} has shape [${shape.join(', ')}], expected 2-D`);
     if (yArray.dtype !== 'int32' || yArray.shape.length !== 1) throw new Error(`split ${files.y} is ${yArray.dtype} [${yArray.shape.join(', ')}], expected 1-D int32`);
     const y = yArray.data as Int32Array;
-    const x = new Float32Array(xArray.data.length);
-    for (let i = 0; i < x.length; i++) x[i] = (xArray.data[i] ?? 0) / 255;
 
     const { tf } = await loadTf((message) => ctx.log('warn', message));
     const model = await loadLayersModelFromFolder(tf, trained.dir);

@@ -38,14 +38,10 @@ export type KMeansSummary = {
 
 /** The training images as clustering features: pixel values scaled to [0, 1]. */
 export async function trainFeatures(split: ArtifactReader): Promise<{ points: Float32Array; n: number; d: number }> {
-  const x = await split.readNpy('x_train.npy');
-  const [n, d] = x.shape;
-  if (x.dtype !== 'uint8' || x.shape.length !== 2 || n === undefined || d === undefined) {
-    throw new Error(`split artifact's x_train.npy is ${x.dtype} [${x.shape.join(', ')}], expected 2-D uint8`);
-  }
-  const points = new Float32Array(n * d);
-  for (let i = 0; i < points.length; i++) points[i] = (x.data[i] as number) / 255;
-  return { points, n, d };
+  const { pixels, shape } = await split.readPixels('x_train.npy');
+  const [n, d] = shape;
+  if (shape.length !== 2 || n === undefined || d === undefined) throw new Error(`split artifact's x_train.npy has shape [${shape.join(', ')}], expected 2-D`);
+  return { points: pixels, n, d };
 }
 
 /**

@@ -124,23 +124,14 @@ function labels(array: NdArray, name: string): Int32Array {
   return array.data as Int32Array;
 }
 
-/** Pixels as the network sees them: float32 in [0, 1]. */
-function scaled(array: NdArray, name: string): Float32Array {
-  if (array.dtype === 'float32') return array.data as Float32Array;
-  if (array.dtype !== 'uint8') throw new Error(`${name} is ${array.dtype}, expected uint8 pixels or float32 features`);
-  const out = new Float32Array(array.data.length);
-  for (let i = 0; i < out.length; i++) out[i] = (array.data[i] ?? 0) / 255;
-  return out;
-}
-
-/** The rows `indices` of a uint8 image matrix, scaled to [0, 1]. */
-function gatherRows(images: NdArray, indices: Int32Array): Float32Array {
-  const { rows, width } = matrix(images, 'x_train.npy');
-  if (images.dtype !== 'uint8') throw new Error(`x_train.npy is ${images.dtype}, expected uint8 pixels`);
+/** The rows `indices` of an image matrix already in [0, 1]. */
+function gatherRows(images: { pixels: Float32Array; shape: readonly number[] }, indices: Int32Array): Float32Array {
+  if (images.shape.length !== 2) throw new Error(`x_train.npy is [${images.shape.join(', ')}], expected 2-D`);
+  const [rows = 0, width = 0] = images.shape;
   const out = new Float32Array(indices.length * width);
   indices.forEach((row, i) => {
     if (row < 0 || row >= rows) throw new Error(`seed-labels index ${row} is outside x_train's ${rows} rows`);
-    for (let j = 0; j < width; j++) out[i * width + j] = (images.data[row * width + j] ?? 0) / 255;
+    out.set(images.pixels.subarray(row * width, (row + 1) * width), i * width);
   });
   return out;
 }
@@ -168,7 +159,7 @@ async function seedSet(seeds: ArtifactReader, split: ArtifactReader): Promise<{ 
   if (existsSync(seeds.path('indices.npy'))) {
     const indices = labels(await seeds.readNpy('indices.npy'), 'seed-labels indices.npy');
     if (indices.length !== y.length) throw new Error(`seed-labels has ${indices.length} indices but ${y.length} labels`);
-    return { x: gatherRows(await split.readNpy('x_train.npy'), indices), y };
+    return { x: gatherRows(await split.readPixels('x_train.npy'), indices), y };
   }
   const x = await seeds.readNpy('x.npy');
   if (x.dtype !== 'float32' || matrix(x, 'seed-labels x.npy').rows !== y.length) {
@@ -216,7 +207,7 @@ export const stage: StageType<TrainParams> = {
     const seed = await seedSet(seeds, split);
     const train = dataset(seed.x, seed.y, net, 'seed-labels');
     const yVal = labels(await split.readNpy('y_val.npy'), 'y_val.npy');
-    const val = yVal.length > 0 ? dataset(scaled(await split.readNpy('x_val.npy'), 'x_val.npy'), yVal, net, 'validation') : undefined;
+    const val = yVal.length > 0 ? dataset((await split.readPixels('x_val.npy')).pixels, yVal, net, 'validation') : undefined;
 
     const { tf, compute } = await loadTf((message) => ctx.log('warn', message));
     const began = performance.now();

@@ -27,6 +27,11 @@ export interface ArtifactReader {
   readJson<T = unknown>(name: string): Promise<T>;
   /** Reads one of the artifact's `.npy` files (give the name with its extension). */
   readNpy(name: string): Promise<NdArray>;
+  /**
+   * Reads an `.npy` file of images as float32 in [0, 1] (uint8 pixels scaled by 1/255; float32
+   * features as they are), decoded once per process and shared: read it, never write to it.
+   */
+  readPixels(name: string): Promise<{ pixels: Float32Array; shape: readonly number[] }>;
 }
 
 /** One upstream stage's contribution to an artifact. */

@@ -48,8 +48,11 @@ function dtypeOf(data: TypedArray): DType {
   throw new TypeError('unsupported typed array');
 }
 
-/** Encodes an array as NumPy `.npy` version 1.0 bytes (little-endian, C order). */
-export function encodeNpy(array: NdArray): Buffer {
+/**
+ * Encodes an array as NumPy `.npy` version 1.0 bytes (little-endian, C order): the header, then a
+ * view of the array's own data (not a copy), ready for `writeFile`.
+ */
+export function encodeNpy(array: NdArray): readonly Buffer[] {
   const dtype = dtypeOf(array.data);
   const shape = array.shape.length === 1 ? `(${array.shape[0]},)` : `(${array.shape.join(', ')})`;
   let header = `{'descr': '${DESCR[dtype]}', 'fortran_order': False, 'shape': ${shape}, }`;
@@ -62,7 +65,7 @@ export function encodeNpy(array: NdArray): Buffer {
   head[7] = 0;
   head.writeUInt16LE(header.length, 8);
   const body = Buffer.from(array.data.buffer, array.data.byteOffset, array.data.byteLength);
-  return Buffer.concat([head, Buffer.from(header, 'latin1'), body]);
+  return [head, Buffer.from(header, 'latin1'), body];
 }
 
 /** An `.npy` file that cannot be read, with the reason. */
@@ -87,7 +90,8 @@ export function decodeNpy(bytes: Buffer, name = 'array'): NdArray {
   const offset = start + headerLen;
   const Ctor = CTOR[dtype];
   if (bytes.length - offset !== size * Ctor.BYTES_PER_ELEMENT) throw new NpyFormatError(`${name}: expected ${size} elements of ${dtype}, file is truncated or too long`);
-  // Copy into an aligned buffer: typed arrays need their offset to be a multiple of the element size.
+  // A typed array's offset must be a multiple of its element size: view the bytes where it is, else copy.
+  if ((bytes.byteOffset + offset) % Ctor.BYTES_PER_ELEMENT === 0) return { dtype, shape, data: new Ctor(bytes.buffer as ArrayBuffer, bytes.byteOffset + offset, size) } as NdArray;
   const copy = new Uint8Array(size * Ctor.BYTES_PER_ELEMENT);
   copy.set(bytes.subarray(offset));
   return { dtype, shape, data: new Ctor(copy.buffer) } as NdArray;
