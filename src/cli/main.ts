@@ -193,6 +193,8 @@ async function cmdRun(positionals: readonly string[], values: Values): Promise<n
       emit({ event: 'instance', time: Date.now(), id: i.id, stage: i.stage, matrix: i.matrix, key: i.key, status: s?.status ?? 'run', reasons: s?.status === 'cached' || s === undefined ? [] : s.reasons });
     }
     const toRun = [...states.values()].filter((s) => s.status === 'run').length;
+    const heavy = plan.instances.filter((i) => i.type.heavy && states.get(i.id)?.status === 'run');
+    runner.prepare({ heavy: heavy.length, numeric: heavy.some((i) => i.type.numeric === true) });
     emit({ event: 'run-start', time: Date.now(), run: id, pipeline: plan.name, jobs, backend: plan.backend, store: storeRoot, instances: plan.instances.length, toRun });
     const result = await schedule(plan, states, store, runner, emit, { jobs, keepGoing: values['keep-going'] === true, signal: controller.signal });
     emit({ event: 'run-end', time: Date.now(), run: id, status: result.status, durationMs: Date.now() - started, counts: result.counts });

@@ -22,6 +22,11 @@ export interface TaskRunner {
   run(task: Task, reporter: TaskReporter, signal: AbortSignal): Promise<TaskOutcome>;
   /** Where a task will run, for the events. */
   where(task: Task): 'process' | 'worker';
+  /**
+   * Hears what the run holds before its first task, so workers can start (and load TensorFlow)
+   * while the first, light stages run. Optional: a runner may start everything on demand.
+   */
+  prepare?(work: { readonly heavy: number; readonly numeric: boolean }): void;
   /** Releases workers or connections. */
   close(): Promise<void>;
 }
@@ -36,6 +41,10 @@ export class LocalRunner implements TaskRunner {
 
   where(task: Task): 'process' | 'worker' {
     return task.heavy ? 'worker' : 'process';
+  }
+
+  prepare(work: { readonly heavy: number; readonly numeric: boolean }): void {
+    this.pool.warm(work.heavy, work.numeric);
   }
 
   async run(task: Task, reporter: TaskReporter, signal: AbortSignal): Promise<TaskOutcome> {

@@ -5,7 +5,11 @@ import type { JsonValue } from '../util/json.js';
 import { TaskError, type Task, type TaskFailure, type TaskReporter } from './task.js';
 
 /** Messages from the parent to a worker. */
-export type ParentMessage = { readonly type: 'run'; readonly task: Task } | { readonly type: 'abort'; readonly task: string };
+export type ParentMessage =
+  | { readonly type: 'run'; readonly task: Task }
+  | { readonly type: 'abort'; readonly task: string }
+  /** Load TensorFlow now, before the first task needs it. */
+  | { readonly type: 'warm' };
 
 /** Messages from a worker to the parent. */
 export type WorkerMessage =
@@ -50,7 +54,7 @@ export class WorkerPool {
         };
         const onExit = (code: number | null, sig: NodeJS.Signals | null): void => {
           cleanup();
-          this.workers.splice(this.workers.indexOf(worker), 1);
+          this.forget(worker);
           reject(new TaskError({ message: `worker process died (${sig ?? `exit code ${code}`}) while running the stage`, user: false }));
         };
         const onAbort = (): void => {
@@ -71,15 +75,40 @@ export class WorkerPool {
     }
   }
 
+  /**
+   * Starts up to `tasks` workers (never more than the pool's size) ahead of the first task, each
+   * loading TensorFlow at once when `numeric` work is coming, so that start-up overlaps the light
+   * stages that run first in this process.
+   */
+  warm(tasks: number, numeric: boolean): void {
+    while (this.workers.length < Math.min(tasks, this.size)) {
+      const worker = this.spawn();
+      if (numeric) worker.child.send({ type: 'warm' } satisfies ParentMessage);
+    }
+  }
+
   private idle(): Worker {
     const free = this.workers.find((w) => !w.busy && w.child.connected);
     if (free !== undefined) return free;
     if (this.workers.length >= this.size) throw new Error('worker pool exhausted: more heavy tasks than --jobs');
+    return this.spawn();
+  }
+
+  private spawn(): Worker {
     // A worker's own output goes to stderr: stdout carries only events (--json).
     const child = fork(WORKER, [], { serialization: 'advanced', stdio: ['ignore', 2, 2, 'ipc'] });
     const worker: Worker = { child, busy: false };
     this.workers.push(worker);
+    // A worker that dies between tasks leaves its place to a new one (one dying mid-task is handled by run).
+    child.once('exit', () => {
+      if (!worker.busy) this.forget(worker);
+    });
     return worker;
+  }
+
+  private forget(worker: Worker): void {
+    const at = this.workers.indexOf(worker);
+    if (at >= 0) this.workers.splice(at, 1);
   }
 
   /** Stops every worker; running ones are killed after `graceMs`. */

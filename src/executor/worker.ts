@@ -17,6 +17,12 @@ process.on('message', (message: ParentMessage) => {
     running.get(message.task)?.abort();
     return;
   }
+  if (message.type === 'warm') {
+    // Loaded once per process: the first numeric stage finds it ready. A failure here is left
+    // for that stage to meet again and report.
+    void import('../ml/backend.js').then(({ loadTf }) => loadTf()).catch(() => {});
+    return;
+  }
   const task: Task = message.task;
   const controller = new AbortController();
   running.set(task.id, controller);
