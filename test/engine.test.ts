@@ -291,6 +291,27 @@ stages:
     assert.ok(plan.events.every((e) => e.event !== 'instance' || e.status === 'cached'));
   });
 
+  it('with one job, the ready stage with the longest chain after it starts first, and a cell completes at once', async () => {
+    const rig = await Rig.create();
+    // Distinct values, or instances with the same inputs would be one piece of work.
+    const count = (needs: string, value: string): string => `{ uses: ${STAGES}/count.mjs, needs: [${needs}], with: { log: ${rig.log}, value: ${value} } }`;
+    // "short" is listed first, so order of listing alone would start it before "long1".
+    await rig.write('p.yaml', `name: order
+stages:
+  a: { uses: ${STAGES}/count.mjs, with: { log: ${rig.log} } }
+  short: ${count('a', 's')}
+  short-end: ${count('short', 'se')}
+  long1: ${count('a', 'l1')}
+  long2: ${count('long1', 'l2')}
+  long3: ${count('long2', 'l3')}
+  table: { uses: aggregate, needs: [long3, short-end] }
+`);
+    const result = await rig.run(['run', 'p.yaml', '--json', '--jobs', '1']);
+    assert.equal(result.code, 0, result.stderr);
+    const started = result.events.flatMap((e) => (e.event === 'stage-start' ? [e.id] : []));
+    assert.deepEqual(started, ['a', 'long1', 'short', 'short-end', 'long2', 'long3', 'table']);
+  });
+
   it('dag prints Mermaid and DOT', async () => {
     const rig = await Rig.create();
     await rig.write('p.yaml', grid(rig));

@@ -112,12 +112,46 @@ export async function schedule(
     }
   };
 
-  // Deeper instances first when several are ready: a cell's evaluation runs as soon as its training is
-  // done, so results arrive during a long grid instead of all at its end.
-  const depth = new Map<string, number>();
+  // Which ready instance runs first: one that completes a cell (only gathering stages, or none, need
+  // it) so results arrive during a long grid; then the one with the longest chain of stages after it,
+  // so work that gates much else (k-means before the trainings it feeds) starts early and a long
+  // independent branch (training on all labels) is not left to run alone at the end.
+  const dependents = new Map<string, KeyedInstance[]>();
   for (const instance of plan.instances) {
-    depth.set(instance.id, 1 + Math.max(0, ...Object.values(instance.needs).flat().map((id) => depth.get(id) ?? 0)));
+    for (const id of Object.values(instance.needs).flat()) dependents.set(id, [...(dependents.get(id) ?? []), instance]);
   }
+  const chain = new Map<string, number>();
+  const priority = new Map<string, number>();
+  // Instances are in dependency order, so walking them backwards meets every dependent first.
+  for (const instance of [...plan.instances].reverse()) {
+    const after = dependents.get(instance.id) ?? [];
+    chain.set(instance.id, 1 + Math.max(0, ...after.map((d) => chain.get(d.id) ?? 0)));
+    priority.set(instance.id, after.every((d) => d.type.gather === true) ? Number.MAX_SAFE_INTEGER : (chain.get(instance.id) ?? 0));
+  }
+
+  // Instances that become ready together (the dependents of a stage that just finished) must all be
+  // queued before the queue picks the next one, or the first to arrive would start whatever its
+  // priority: when a task ends or is queued, hold the queue until the end of this turn of the event loop.
+  let holding = false;
+  const hold = (): void => {
+    if (holding) return;
+    holding = true;
+    queue.pause();
+    setImmediate(() => {
+      holding = false;
+      queue.start();
+    });
+  };
+  const enqueue = (instance: KeyedInstance): Promise<EndStatus> => {
+    hold();
+    return queue.add(async () => {
+      try {
+        return await runOne(instance);
+      } finally {
+        hold();
+      }
+    }, { throwOnTimeout: true, priority: priority.get(instance.id) ?? 0 });
+  };
 
   for (const instance of plan.instances) {
     const state = states.get(instance.id);
@@ -143,7 +177,7 @@ export async function schedule(
         remember(instance);
         return end(instance, 'done', 0, { summary: (await readManifest(store.objectDir(instance.key))).summary });
       }
-      const result = queue.add(() => runOne(instance), { throwOnTimeout: true, priority: depth.get(instance.id) ?? 0 });
+      const result = enqueue(instance);
       byKey.set(instance.key, { id: instance.id, result });
       return result;
     })());
