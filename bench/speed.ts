@@ -3,7 +3,7 @@
  * seedflow's backend against NumPy's BLAS, how much a second process really
  * adds on this machine, and a kernel-by-kernel profile of a measurement.
  */
-import type { CalibrateFigures, CalibrateJob, KMeansJob, MlpJob, ProfileFigures } from './jobs.js';
+import type { CalibrateFigures, CalibrateJob, KMeansJob, MlpFigures, MlpJob, ProfileFigures } from './jobs.js';
 import { measureSeedflow } from './processes.js';
 import { runPeer } from './python.js';
 import { seconds, type Row } from './report.js';
@@ -45,11 +45,29 @@ export async function productRow(ctx: BenchContext, shape: { readonly m: number;
  * through it alone: 2 on two free cores, less when the cores are shared
  * (hyper-threads, other jobs) or memory bandwidth runs out.
  */
-export async function parallelCapacity(products: number): Promise<{ alone: number; together: number; capacity: number }> {
-  const job: CalibrateJob = { kind: 'calibrate', ...FIRST_LAYER, products };
-  const alone = (await measureSeedflow<CalibrateFigures>(job)).seconds;
+export async function parallelCapacity(products: number, minSeconds = 3): Promise<{ alone: number; together: number; capacity: number }> {
+  let job: CalibrateJob = { kind: 'calibrate', ...FIRST_LAYER, products };
+  let alone = (await measureSeedflow<CalibrateFigures>(job)).seconds;
+  // The loop must outlast a process's start-up by far, or the pair's start-ups overlap the other's products.
+  if (alone < minSeconds) {
+    job = { ...job, products: Math.ceil((products * minSeconds) / Math.max(alone, 1e-3)) };
+    alone = (await measureSeedflow<CalibrateFigures>(job)).seconds;
+  }
   const pair = await Promise.all([measureSeedflow<CalibrateFigures>(job), measureSeedflow<CalibrateFigures>(job)]);
   const together = Math.max(...pair.map((f) => f.seconds));
+  return { alone, together, capacity: (2 * alone) / together };
+}
+
+/**
+ * The same for the work that dominates a grid, training: the best epoch of the report's MLP in one
+ * process alone against the slower of two processes training at once (same data, one thread each).
+ */
+export async function trainingCapacity(n: number, epochs: number): Promise<{ alone: number; together: number; capacity: number }> {
+  const job: MlpJob = { kind: 'mlp', n, epochs, batchSize: FIRST_LAYER.m, seed: 1, threads: 1 };
+  const best = (f: MlpFigures): number => Math.min(...f.epochSeconds);
+  const alone = best(await measureSeedflow<MlpFigures>(job));
+  const pair = await Promise.all([measureSeedflow<MlpFigures>(job), measureSeedflow<MlpFigures>(job)]);
+  const together = Math.max(...pair.map(best));
   return { alone, together, capacity: (2 * alone) / together };
 }
 

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { ROOT, TARGETS, say, type BenchContext, type PartResult } from '../context.js';
 import { runPipeline, type PipelineRun } from '../cli-runs.js';
 import { judge, megabytes, seconds, type Row } from '../report.js';
-import { parallelCapacity } from '../speed.js';
+import { parallelCapacity, trainingCapacity } from '../speed.js';
 
 /** One run in a line: wall time, how many stages ran at once for how long, and where the stage time went. */
 function stageNote(label: string, run: PipelineRun): string {
@@ -17,7 +17,9 @@ function stageNote(label: string, run: PipelineRun): string {
 export async function benchPipeline(ctx: BenchContext): Promise<PartResult> {
   const { options } = ctx;
   say('  parallel capacity of the machine…');
-  const calibration = await parallelCapacity(options.quick ? 10 : 40);
+  const calibration = await parallelCapacity(options.quick ? 10 : 40, options.quick ? 0.5 : 3);
+  say('  parallel capacity for training…');
+  const training = await trainingCapacity(Math.min(options.rows, 55000), options.quick ? 2 : 3);
   const all: PipelineRun[] = [];
   const best: PipelineRun[] = [];
   for (const jobs of [1, 2]) {
@@ -61,7 +63,9 @@ export async function benchPipeline(ctx: BenchContext): Promise<PartResult> {
   const notes = [
     `Fresh temporary stores for each run; the faster of ${options.pipelineRepeats} run(s) per --jobs value counts${options.sets.length > 0 ? `, with ${options.sets.map((s) => `--set ${s}`).join(' ')}` : ''}.`,
     `Parallel capacity: a fixed batch of matrix products took ${seconds(calibration.alone)} in one process alone and ${seconds(calibration.together)} in each of two processes at once, ` +
-      `so two processes did ${calibration.capacity.toFixed(2)}x the work of one; with perfect scheduling --jobs 2 could reach about ${(1 / calibration.capacity).toFixed(2)}x of --jobs 1.`,
+      `so two processes did ${calibration.capacity.toFixed(2)}x the work of one. ` +
+      `Training (the grid's main work): the best MLP epoch took ${seconds(training.alone)} in one process alone and ${seconds(training.together)} in the slower of two at once, ` +
+      `${training.capacity.toFixed(2)}x the work of one; a grid of such stages, perfectly scheduled and with no serial part, could reach about ${(1 / training.capacity).toFixed(2)}x of --jobs 1.`,
     stageNote('--jobs 1 (fastest)', one),
     stageNote('--jobs 2 (fastest)', two),
     ...(peakRun?.peakStage ? [`The peak was reported after stage ${peakRun.peakStage} (a worker's peak covers every stage it ran so far).`] : []),
