@@ -28,6 +28,34 @@ export interface PythonInfo {
   readonly env: Readonly<Record<string, string>>;
 }
 
+/**
+ * Variables that pin OpenBLAS to older kernels (set on some machines because old OpenBLAS builds
+ * misbehave on new processors). They slow the peers, so by default the peers run without them and
+ * OpenBLAS picks its own kernels; every peer's results are checked (products against float64,
+ * k-means inertias against seedflow's), so a build that computes wrong fails the bench loudly.
+ */
+export const PINNING_VARIABLES = ['OPENBLAS_CORETYPE', 'OPENBLAS_L2_SIZE'] as const;
+
+let keepPinning = false;
+
+/** Runs the peers with the OpenBLAS variables as set (`--peer-env-as-set`). */
+export function keepPeerEnvironment(keep: boolean): void {
+  keepPinning = keep;
+}
+
+/** The environment the peers run in, and which pinning variables were removed from it. */
+export function peerEnvironment(): { env: NodeJS.ProcessEnv; removed: string[] } {
+  const env = { ...process.env };
+  const removed: string[] = [];
+  if (!keepPinning) {
+    for (const name of PINNING_VARIABLES) {
+      if (env[name] !== undefined) removed.push(`${name}=${env[name]}`);
+      delete env[name];
+    }
+  }
+  return { env, removed };
+}
+
 function peerScript(name: string): string {
   return fileURLToPath(new URL(`../../bench/peers/${name}`, import.meta.url));
 }
@@ -35,7 +63,7 @@ function peerScript(name: string): string {
 /** What the interpreter offers, or why it cannot be used at all. */
 export async function pythonInfo(python: string): Promise<PythonInfo | { readonly missing: string }> {
   try {
-    const finished = await runProcess(python, [peerScript('info.py')]);
+    const finished = await runProcess(python, [peerScript('info.py')], { env: peerEnvironment().env });
     checkFinished(python, finished);
     return JSON.parse(finished.stdout) as PythonInfo;
   } catch (error) {
@@ -45,7 +73,7 @@ export async function pythonInfo(python: string): Promise<PythonInfo | { readonl
 
 /** Runs a peer script (from bench/peers) and parses the JSON object it prints last. */
 export async function runPeer<T>(python: string, script: string, args: readonly string[]): Promise<T> {
-  const finished = await runProcess(python, [peerScript(script), ...args]);
+  const finished = await runProcess(python, [peerScript(script), ...args], { env: peerEnvironment().env });
   checkFinished(`the peer ${script}`, finished);
   const last = finished.stdout.trimEnd().split('\n').pop() ?? '';
   return JSON.parse(last) as T;

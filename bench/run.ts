@@ -16,7 +16,7 @@ import { benchCache } from './parts/cache.js';
 import { benchKmeans } from './parts/kmeans.js';
 import { benchMlp } from './parts/mlp.js';
 import { benchPipeline } from './parts/pipeline.js';
-import { DEFAULT_PYTHON, pythonInfo, type PythonInfo } from './python.js';
+import { DEFAULT_PYTHON, keepPeerEnvironment, peerEnvironment, pythonInfo, type PythonInfo } from './python.js';
 import { describeLoad, SECTIONS, textTable, updateBenchmarksFile, type SectionResult } from './report.js';
 
 const USAGE = `npm run bench -- [options]
@@ -31,7 +31,9 @@ const USAGE = `npm run bench -- [options]
   --iterations N     Lloyd iterations per k-means run (default: 20)
   --epochs N         MLP epochs per run; the best epoch counts (default: 3)
   --repeats N        runs of each command in the cache part (default: 5)
-  --profile          profile k-means and the MLP even when they meet their targets (a miss always does)`;
+  --profile          profile k-means and the MLP even when they meet their targets (a miss always does)
+  --peer-env-as-set  keep OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE for the Python peers (by default they
+                     are removed so OpenBLAS picks its own, faster kernels; results are checked either way)`;
 
 function positiveInteger(text: string | undefined, name: string, fallback: number, min = 1): number {
   if (text === undefined) return fallback;
@@ -57,6 +59,7 @@ function parseOptions(argv: readonly string[]): BenchOptions | null {
       epochs: { type: 'string' },
       repeats: { type: 'string' },
       profile: { type: 'boolean' },
+      'peer-env-as-set': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -66,6 +69,7 @@ function parseOptions(argv: readonly string[]): BenchOptions | null {
   }
   const { values } = parsed;
   if (values.help) return null;
+  keepPeerEnvironment(values['peer-env-as-set'] === true);
   const names = (values.only ?? []).flatMap((o) => o.split(',')).map((o) => o.trim()).filter((o) => o !== '');
   for (const name of names) {
     if (!(SECTIONS as readonly string[]).includes(name)) throw new UsageError(`--only: unknown part "${name}"; parts are ${SECTIONS.join(', ')}`);
@@ -101,7 +105,11 @@ function machineMarkdown(machine: MachineInfo, python: PythonInfo | { readonly m
       : python.threadpools.map((p) => `${p.library}${p.version ? ` ${p.version}` : ''} (${p.api ?? '?'}, ${p.threads ?? '?'} threads${p.architecture ? `, ${p.architecture} kernels` : ''})`).join('; ');
     lines.push(`- Native thread pools by default: ${pools}; PyTorch's default: ${python.torchDefaultThreads ?? '?'} thread(s)`);
     const env = Object.entries(python.env).map(([k, v]) => `${k}=${v}`);
-    lines.push(`- Environment: ${env.length > 0 ? env.join(', ') : 'no OPENBLAS_*, OMP_* or MKL_* variables'} (left as set)`);
+    const { removed } = peerEnvironment();
+    lines.push(
+      `- Peers' environment: ${env.length > 0 ? env.join(', ') : 'no OPENBLAS_*, OMP_* or MKL_* variables'}` +
+        (removed.length > 0 ? `; removed for them: ${removed.join(', ')}, so OpenBLAS picks its own kernels (\`--peer-env-as-set\` keeps them)` : ''),
+    );
   }
   lines.push(
     '- Threads in the comparisons: scikit-learn limited with threadpoolctl to 1 and to 2 (OpenMP and BLAS), seedflow k-means with `threads` 1 and 2; ' +

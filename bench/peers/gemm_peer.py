@@ -20,7 +20,11 @@ def main():
     b = rng.random((args.k, args.n), dtype=np.float32)
     with threadpool_limits(limits=args.threads):
         pools = {p["internal_api"]: p["num_threads"] for p in threadpool_info()}
-        a @ b
+        # The BLAS kernels are whatever OpenBLAS picked for this processor: check they compute right.
+        exact = a.astype(np.float64) @ b.astype(np.float64)
+        error = float(np.max(np.abs(a @ b - exact) / np.maximum(np.abs(exact), 1e-30)))
+        if not error < 1e-4:
+            raise SystemExit(f"NumPy's float32 product is wrong on this machine: relative error {error}")
         began = time.perf_counter()
         for _ in range(args.products):
             a @ b
