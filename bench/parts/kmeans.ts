@@ -5,7 +5,7 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { detectCompute, loadTf } from '../../src/ml/backend.js';
+import { detectCompute, loadTf, nativeProductsIn } from '../../src/ml/backend.js';
 import { KMEANS_ALGORITHMS, kmeansPlusPlus, type KMeansAlgorithm } from '../../src/ml/kmeans.js';
 import { stage as kmeansStage } from '../../src/stages/kmeans.js';
 import { encodeNpy, ndarray } from '../../src/util/npy.js';
@@ -35,8 +35,7 @@ function pipelineAlgorithm(): KMeansAlgorithm {
   const value = typeof spec === 'object' && spec !== null ? (spec as Record<string, unknown>)['default'] : undefined;
   const named = (KMEANS_ALGORITHMS as readonly unknown[]).includes(value) ? (value as KMeansAlgorithm) : 'lloyd';
   if (named !== 'auto') return named;
-  const compute = detectCompute();
-  return compute === 'tensorflow' || compute.endsWith('+onnxruntime') ? 'lloyd' : 'elkan';
+  return nativeProductsIn(detectCompute()) ? 'lloyd' : 'elkan';
 }
 
 /** The inertia check of one seedflow run against scikit-learn's: a PASS or FAIL line, and a loud message on failure. */

@@ -61,6 +61,11 @@ export function detectCompute(): string {
   return nativeMatMulWanted(backend) ? `${backend}${NATIVE_MATMUL}` : backend;
 }
 
+/** Whether a compute id's matrix products are native code (native TensorFlow, or ONNX Runtime). */
+export function nativeProductsIn(id: string): boolean {
+  return id === 'tensorflow' || id.endsWith(NATIVE_MATMUL);
+}
+
 /** A compute id for people: "wasm (matrix products on ONNX Runtime)". */
 export function describeCompute(id: string): string {
   return id.endsWith(NATIVE_MATMUL) ? `${id.slice(0, -NATIVE_MATMUL.length)} (matrix products on ONNX Runtime)` : id;
