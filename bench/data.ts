@@ -1,4 +1,5 @@
 import { writeFile } from 'node:fs/promises';
+import { unitPixels } from '../src/cache/pixels.js';
 import { readIdxImages, readIdxLabels } from '../src/ml/idx.js';
 import { datasetFiles } from '../src/stages/dataset.js';
 import { encodeNpy, ndarray } from '../src/util/npy.js';
@@ -32,8 +33,7 @@ export async function loadTrainingImages(n: number): Promise<BenchData> {
   const d = images.rows * images.cols;
   if (d !== PIXELS) throw new Error(`expected ${PIXELS} pixels per image, found ${d}`);
   if (n > images.count) throw new Error(`asked for ${n} images, the file holds ${images.count}`);
-  const x = new Float32Array(n * d);
-  for (let i = 0; i < x.length; i++) x[i] = (images.data[i] as number) / 255;
+  const x = unitPixels(images.data.subarray(0, n * d));
   return { x, y: Int32Array.from(labels.data.subarray(0, n)), n, d, source: imageFile };
 }
 

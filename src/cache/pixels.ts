@@ -13,14 +13,18 @@ interface Entry { readonly id: string; readonly pixels: Float32Array; readonly s
 const entries = new Map<string, Promise<Entry>>();
 const sizes = new Map<string, number>();
 
+/** Pixels as the network and k-means see them: uint8 values scaled by 1/255 to float32. */
+export function unitPixels(bytes: Uint8Array): Float32Array {
+  const out = new Float32Array(bytes.length);
+  for (let i = 0; i < bytes.length; i++) out[i] = (bytes[i] as number) / 255;
+  return out;
+}
+
 /** uint8 pixels scaled by 1/255, or float32 features as they are. */
 function toUnit(data: ArrayLike<number>, dtype: string, file: string): Float32Array {
   if (dtype === 'float32') return data as Float32Array;
   if (dtype !== 'uint8') throw new Error(`${file} is ${dtype}, expected uint8 pixels or float32 features`);
-  const bytes = data as Uint8Array;
-  const out = new Float32Array(bytes.length);
-  for (let i = 0; i < bytes.length; i++) out[i] = (bytes[i] as number) / 255;
-  return out;
+  return unitPixels(data as Uint8Array);
 }
 
 /**
