@@ -14,6 +14,8 @@ export type ParentMessage =
 /** Messages from a worker to the parent. */
 export type WorkerMessage =
   | { readonly type: 'ready' }
+  /** TensorFlow is loaded (answers 'warm'). */
+  | { readonly type: 'warmed' }
   | { readonly type: 'log'; readonly task: string; readonly level: 'debug' | 'info' | 'warn'; readonly message: string }
   | { readonly type: 'progress'; readonly task: string; readonly progress: StageProgress }
   | { readonly type: 'done'; readonly task: string; readonly summary: JsonValue; readonly peakRssMb: number }
@@ -43,7 +45,7 @@ export class WorkerPool {
     try {
       return await new Promise<{ summary: JsonValue; peakRssMb: number }>((resolve, reject) => {
         const onMessage = (message: WorkerMessage): void => {
-          if (message.type === 'ready' || message.task !== task.id) return;
+          if (message.type === 'ready' || message.type === 'warmed' || message.task !== task.id) return;
           if (message.type === 'log') reporter.log(message.level, message.message);
           else if (message.type === 'progress') reporter.progress(message.progress);
           else {
@@ -76,15 +78,26 @@ export class WorkerPool {
   }
 
   /**
-   * Starts up to `tasks` workers (never more than the pool's size) ahead of the first task, each
-   * loading TensorFlow at once when `numeric` work is coming, so that start-up overlaps the light
-   * stages that run first in this process.
+   * Starts up to `tasks` workers (never more than the pool's size) ahead of the first task, so that
+   * their start-up overlaps the light stages that run first in this process. When `numeric` work is
+   * coming, each loads TensorFlow at once, one after another: loading them all together would take
+   * every core from the stage running here.
    */
   warm(tasks: number, numeric: boolean): void {
-    while (this.workers.length < Math.min(tasks, this.size)) {
+    const wanted = Math.min(tasks, this.size);
+    const next = (): void => {
+      if (this.workers.length >= wanted) return;
       const worker = this.spawn();
-      if (numeric) worker.child.send({ type: 'warm' } satisfies ParentMessage);
-    }
+      if (!numeric) return next();
+      const onMessage = (message: WorkerMessage): void => {
+        if (message.type !== 'warmed') return;
+        worker.child.off('message', onMessage);
+        next();
+      };
+      worker.child.on('message', onMessage);
+      worker.child.send({ type: 'warm' } satisfies ParentMessage);
+    };
+    next();
   }
 
   private idle(): Worker {

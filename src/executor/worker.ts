@@ -20,7 +20,7 @@ process.on('message', (message: ParentMessage) => {
   if (message.type === 'warm') {
     // Loaded once per process: the first numeric stage finds it ready. A failure here is left
     // for that stage to meet again and report.
-    void import('../ml/backend.js').then(({ loadTf }) => loadTf()).catch(() => {});
+    void import('../ml/backend.js').then(({ loadTf }) => loadTf()).catch(() => {}).finally(() => send({ type: 'warmed' }));
     return;
   }
   const task: Task = message.task;
