@@ -552,8 +552,9 @@ async function assignAll(
   labels: Int32Array,
   scores: Float32Array,
   withSums: boolean,
+  bounds?: BoundsParams,
 ): Promise<{ sums: Float64Array; counts: Int32Array }> {
-  const params: StepParams = { ...operands, k, withSums, withSecond: false, withAll: false, rows: null };
+  const params: StepParams = { ...operands, k, withSums, withSecond: false, withAll: false, rows: null, ...(bounds === undefined ? {} : { bounds }) };
   // Workers come first in the list, so their requests are posted before the in-process shard blocks this thread.
   const outputs = await Promise.all(shards.map((s) => s.step(params)));
   const sums = new Float64Array(withSums ? k * d : 0);
@@ -801,17 +802,7 @@ async function bounded(setup: RunSetup, initial: Float32Array, run: number, perC
     changed = 0;
     if (full) {
       const bounds: BoundsParams = { ...common, mode: 'reset', half: new Float64Array(0), moves: null, relabel: null };
-      const params: StepParams = { ...operands, k, withSums: true, withSecond: false, withAll: false, rows: null, bounds };
-      const outputs = await Promise.all(shards.map((shard) => shard.step(params)));
-      sums = new Float64Array(k * d);
-      counts = new Int32Array(k);
-      shards.forEach((shard, q) => {
-        const out = outputs[q] as StepOutput;
-        labels.set(out.labels, shard.lo);
-        scores.set(out.scores, shard.lo);
-        if (out.sums !== null) for (let p = 0; p < sums.length; p++) sums[p] = (sums[p] as number) + (out.sums[p] as number);
-        if (out.counts !== null) for (let j = 0; j < k; j++) counts[j] = (counts[j] as number) + (out.counts[j] as number);
-      });
+      ({ sums, counts } = await assignAll(shards, operands, k, d, labels, scores, true, bounds));
       scoredRows += n;
       for (let i = 0; i < n; i++) if (labels[i] !== previous[i]) changed++;
     } else {
