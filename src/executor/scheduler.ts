@@ -118,7 +118,11 @@ export async function schedule(
   // independent branch (training on all labels) is not left to run alone at the end.
   const dependents = new Map<string, KeyedInstance[]>();
   for (const instance of plan.instances) {
-    for (const id of Object.values(instance.needs).flat()) dependents.set(id, [...(dependents.get(id) ?? []), instance]);
+    for (const id of Object.values(instance.needs).flat()) {
+      const list = dependents.get(id);
+      if (list === undefined) dependents.set(id, [instance]);
+      else list.push(instance);
+    }
   }
   const chain = new Map<string, number>();
   const priority = new Map<string, number>();
