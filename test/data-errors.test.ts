@@ -29,7 +29,8 @@ describe('bad data', () => {
     assert.equal(result.code, 1, result.stderr);
     const end = result.events.find((e) => e.event === 'stage-end' && e.id === 'data');
     assert.ok(end && end.event === 'stage-end' && end.status === 'failed');
-    assert.match(end.error ?? '', /train-images-idx3-ubyte.*truncated/);
+    assert.ok(end.failure?.reason === 'user-error', JSON.stringify(end.failure));
+    assert.match(end.failure.message, /train-images-idx3-ubyte.*truncated/);
     assert.deepEqual(await storedStages(rig), []);
   });
 

@@ -243,7 +243,7 @@ stages:
     const failFast = await rig.run(['run', 'p.yaml', '--json', '--jobs', '2']);
     assert.equal(failFast.code, 1);
     const end = failFast.events.find((e) => e.event === 'stage-end' && e.id === 'bad');
-    assert.ok(end && end.event === 'stage-end' && end.status === 'failed' && end.error === 'this stage always fails' && end.hint === 'it is a test stage');
+    assert.ok(end && end.event === 'stage-end' && end.status === 'failed' && end.failure?.reason === 'user-error' && end.failure.message === 'this stage always fails' && end.failure.hint === 'it is a test stage', JSON.stringify(end));
     assert.ok(!executed(failFast).includes('later'), 'fail-fast started a new stage after the failure');
     const keepGoing = await rig.run(['run', 'p.yaml', '--json', '--jobs', '2', '--keep-going']);
     assert.equal(keepGoing.code, 1);

@@ -50,8 +50,8 @@ describe('live progress', () => {
   it('failed and skipped instances are counted, and lines never exceed the terminal width', () => {
     const model = new ProgressModel();
     for (const e of events().slice(0, 9)) model.apply(e);
-    model.apply({ event: 'stage-end', time: T0 + 3000, id: 'train[k=10 s=a]', stage: 'train', key: 'a', status: 'failed', durationMs: 1000, error: 'boom' });
-    model.apply({ event: 'stage-end', time: T0 + 3000, id: 'train[k=10 s=b]', stage: 'train', key: 'b', status: 'skipped', durationMs: 0 });
+    model.apply({ event: 'stage-end', time: T0 + 3000, id: 'train[k=10 s=a]', stage: 'train', key: 'a', status: 'failed', durationMs: 1000, failure: { reason: 'stage-threw', message: 'boom' } });
+    model.apply({ event: 'stage-end', time: T0 + 3000, id: 'train[k=10 s=b]', stage: 'train', key: 'b', status: 'skipped', durationMs: 0, failure: { reason: 'dependency-failed', dependency: 'cluster[k=10]' } });
     const lines = renderProgress(model, { now: T0 + 3000, width: 40 });
     assert.ok(lines.every((l) => [...l].length < 40), lines.join('\n'));
     const wide = renderProgress(model, { now: T0 + 3000, width: 200 });

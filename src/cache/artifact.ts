@@ -120,16 +120,33 @@ export function makeInputs(byNeed: Readonly<Record<string, readonly ArtifactRead
   };
 }
 
+/** What publishing found: this copy became the artifact, or a sound one of the same key was already there. */
+export type PublishOutcome = 'published' | 'existing';
+
+/** Another publisher's artifact of the same key is in place but does not verify. */
+export class ArtifactConflictError extends Error {
+  constructor(readonly dir: string, readonly detail: string) {
+    super(`an artifact of the same key is already in place but damaged (${detail})`);
+    this.name = 'ArtifactConflictError';
+  }
+}
+
 /**
  * Publishes a finished output folder: checksums every file, writes the
  * manifest last, then renames the folder into place. A reader never sees a
  * folder with a manifest whose files are incomplete.
+ *
+ * Race-free without a lock: renaming a folder onto a non-empty one fails, so of
+ * several publishers of one key the first complete copy wins atomically, and
+ * nothing already published is ever removed here. A later publisher hashes the
+ * winner and discards its own copy; a winner that does not verify is left in
+ * place for the coordinator to move aside (ArtifactConflictError).
  */
 export async function publishArtifact(
   tmpDir: string,
   finalDir: string,
   fields: Omit<Manifest, 'files' | 'format'>,
-): Promise<Manifest> {
+): Promise<{ readonly manifest: Manifest; readonly outcome: PublishOutcome }> {
   const files: Record<string, FileEntry> = {};
   for (const name of (await readdir(tmpDir, { recursive: true, withFileTypes: true })).filter((e) => e.isFile())) {
     const rel = join(name.parentPath ?? (name as unknown as { path: string }).path, name.name).slice(tmpDir.length + 1);
@@ -143,14 +160,17 @@ export async function publishArtifact(
   await writeFile(join(tmpDir, MANIFEST), JSON.stringify(manifest, null, 2));
   await fsyncFile(join(tmpDir, MANIFEST));
   await mkdir(join(finalDir, '..'), { recursive: true });
-  // Same key, same content: a sound artifact already in place (published by another process) is kept.
-  if ((await checkArtifact(finalDir, 'hash')) === null) {
-    await rm(tmpDir, { recursive: true, force: true });
-    return readManifest(finalDir);
+  try {
+    await rename(tmpDir, finalDir);
+    return { manifest, outcome: 'published' };
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw error;
   }
-  await rm(finalDir, { recursive: true, force: true });
-  await rename(tmpDir, finalDir);
-  return manifest;
+  await rm(tmpDir, { recursive: true, force: true });
+  const problem = await checkArtifact(finalDir, 'hash');
+  if (problem !== null) throw new ArtifactConflictError(finalDir, problem);
+  return { manifest: await readManifest(finalDir), outcome: 'existing' };
 }
 
 async function fsyncFile(file: string): Promise<void> {

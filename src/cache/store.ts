@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { mkdir, mkdtemp, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { checkArtifact, hashFile } from './artifact.js';
+import { checkArtifact, hashFile, publishArtifact, readManifest, type Manifest, type PublishOutcome } from './artifact.js';
 import type { KeyRecord } from './key.js';
 
 /** The state of an artifact in the store, as `plan` sees it (cheap checks only). */
@@ -46,8 +46,41 @@ export async function writeFileAtomic(file: string, content: string): Promise<vo
   await rename(tmp, file);
 }
 
+/** An output folder being written, before it becomes an artifact. */
+export interface Draft {
+  /** An empty folder of the executing machine's own, for the stage's files. */
+  readonly dir: string;
+  /** Checksums the folder, writes the manifest and makes it the key's artifact (see publishArtifact). */
+  publish(fields: Omit<Manifest, 'files' | 'format'>): Promise<{ readonly manifest: Manifest; readonly outcome: PublishOutcome }>;
+  /** Removes the folder (the stage failed). */
+  discard(): Promise<void>;
+}
+
 /**
- * The content-addressed artifact store:
+ * What executing and scheduling need of a store, by artifact key only: no
+ * caller builds a path into it. Executors check, open, draft and publish;
+ * only the coordinator (the process holding the lock) moves a damaged
+ * artifact aside, writes the index and takes the lock.
+ */
+export interface ArtifactStore {
+  /** Cheap check (manifest, sizes, times): what `plan` shows. */
+  state(key: string): Promise<ArtifactState>;
+  /** Full check against the checksums; the reason it cannot be trusted, or null. */
+  verify(key: string): Promise<string | null>;
+  /** A published artifact's manifest. */
+  manifest(key: string): Promise<Manifest>;
+  /** Where a published artifact's files can be read on this machine. */
+  open(key: string): Promise<{ readonly dir: string; readonly manifest: Manifest }>;
+  /** A fresh folder for the output of the task that makes `key`. */
+  draft(key: string): Promise<Draft>;
+  /** Moves an artifact aside so its key can be computed again (coordinator only). */
+  quarantine(key: string): Promise<void>;
+  readIndex(pipeline: string): Promise<Map<string, IndexEntry>>;
+  writeIndex(pipeline: string, entries: ReadonlyMap<string, IndexEntry>): Promise<void>;
+}
+
+/**
+ * The content-addressed artifact store in a local (or shared) folder:
  *
  *     objects/ab/<key>/      one artifact: its files and manifest.json (written last)
  *     tmp/                   stages' output folders while they run
@@ -56,7 +89,7 @@ export async function writeFileAtomic(file: string, content: string): Promise<vo
  *     file-hashes.json       content hashes of external files, by path, size and time
  *     lock                   held by the one `run` or `gc` that may write
  */
-export class Store {
+export class Store implements ArtifactStore {
   /** Artifacts whose files this object has hashed and found sound. */
   private readonly verified = new Set<string>();
 
@@ -67,10 +100,33 @@ export class Store {
     return join(this.root, 'objects', key.slice(0, 2), key);
   }
 
-  /** A fresh, empty folder for a stage's output while it runs. */
-  async tmpDir(key: string): Promise<string> {
+  async draft(key: string): Promise<Draft> {
     await mkdir(join(this.root, 'tmp'), { recursive: true });
-    return mkdtemp(join(this.root, 'tmp', `${key.slice(0, 12)}-`));
+    const dir = await mkdtemp(join(this.root, 'tmp', `${key.slice(0, 12)}-`));
+    const finalDir = this.objectDir(key);
+    return {
+      dir,
+      publish: async (fields) => {
+        const published = await publishArtifact(dir, finalDir, fields);
+        // Either copy was just written or just hashed: later checks in this process need not hash it again.
+        this.verified.add(key);
+        return published;
+      },
+      discard: () => rm(dir, { recursive: true, force: true }),
+    };
+  }
+
+  manifest(key: string): Promise<Manifest> {
+    return readManifest(this.objectDir(key));
+  }
+
+  async open(key: string): Promise<{ readonly dir: string; readonly manifest: Manifest }> {
+    const dir = this.objectDir(key);
+    return { dir, manifest: await readManifest(dir) };
+  }
+
+  quarantine(key: string): Promise<void> {
+    return this.remove(key);
   }
 
   /** Checks an artifact by its manifest, sizes and modification times (hashing only files whose time changed). */

@@ -144,7 +144,10 @@ async function cmdRun(positionals: readonly string[], values: Values): Promise<n
   const jobs = jobsOf(values);
   const storeRoot = resolve(values.store ?? 'artifacts');
   const store = new Store(storeRoot);
-  const { pipeline, plan } = await preparePlan({ file, sets: values.set ?? [], store, allowDownload: true, log: (_, m) => err(m) });
+  const { LocalRunner } = await import('../executor/runner.js');
+  // Starts no process until asked: a plan that fails to load leaves nothing to close.
+  const runner = new LocalRunner(jobs, store);
+  const { pipeline, plan } = await preparePlan({ file, sets: values.set ?? [], store, allowDownload: true, log: (_, m) => err(m), compute: () => runner.compute() });
   checkStages(plan, values.force ?? [], '--force');
   checkStages(plan, values.only ?? [], '--only');
   const release = await store.lock(`seedflow run ${file}`, {
@@ -183,9 +186,7 @@ async function cmdRun(positionals: readonly string[], values: Values): Promise<n
     id, pipeline: plan.name, file: resolve(file), fileParams: pipeline.spec.params, sets: values.set ?? [], jobs, started,
     options: { force: values.force ?? [], only: values.only ?? [], keepGoing: values['keep-going'] === true },
   }, (message) => emit({ event: 'warning', time: Date.now(), message: `seedflow: ${message}` }));
-  const { LocalRunner } = await import('../executor/runner.js');
   const { schedule } = await import('../executor/scheduler.js');
-  const runner = new LocalRunner(jobs);
   try {
     const states = decide(plan, await storeFacts(store, plan), { force: values.force ?? [], only: values.only ?? [] });
     for (const i of plan.instances) {

@@ -1,3 +1,4 @@
+import { describeFailure } from '../executor/failure.js';
 import { readFileSync } from 'node:fs';
 import { formatDiagnostic, type Diagnostic } from '../errors/diagnostic.js';
 import { COMMAND_LINE } from '../config/overrides.js';
@@ -39,15 +40,15 @@ export function table(rows: readonly (readonly string[])[]): string {
 
 /** The `plan` view: one line per instance with its matrix values, short key and state. */
 export function formatPlan(plan: Plan, states: ReadonlyMap<string, InstanceState>): string {
-  const counts = { cached: 0, run: 0, skipped: 0 };
+  const counts = { cached: 0, run: 0, 'not-selected': 0 };
   const rows: string[][] = [['STAGE', 'MATRIX', 'KEY', 'STATE']];
   for (const instance of plan.instances) {
     const state = states.get(instance.id) ?? { status: 'run', reasons: ['new'] };
     counts[state.status]++;
-    const what = state.status === 'cached' ? 'cached' : `${state.status === 'run' ? 'will run' : 'skipped'}: ${state.reasons.join('; ')}`;
+    const what = state.status === 'cached' ? 'cached' : `${state.status === 'run' ? 'will run' : 'not selected'}: ${state.reasons.join('; ')}`;
     rows.push([instance.stage, formatMatrix(instance.matrix) || '-', shortKey(instance.key), what]);
   }
-  const head = `${plan.name}: ${plan.instances.length} instances, ${counts.cached} cached, ${counts.run} to run${counts.skipped ? `, ${counts.skipped} not selected` : ''}`;
+  const head = `${plan.name}: ${plan.instances.length} instances, ${counts.cached} cached, ${counts.run} to run${counts['not-selected'] ? `, ${counts['not-selected']} not selected` : ''}`;
   return `${head}\n${table(rows)}`;
 }
 
@@ -70,10 +71,11 @@ export function describeEvent(event: RunEvent): { level: 'info' | 'warn' | 'erro
     case 'log':
       return { level: event.level === 'warn' ? 'warn' : 'debug', text: `    ${event.id}: ${event.message}` };
     case 'stage-end': {
-      if (event.status === 'done') return { level: 'info', text: `  ✓ ${event.id} (${seconds(event.durationMs)})` };
-      if (event.status === 'skipped') return { level: 'info', text: `  - ${event.id}: ${event.error ?? 'skipped'}` };
+      if (event.status === 'done' || event.failure === undefined) return { level: 'info', text: `  ✓ ${event.id} (${seconds(event.durationMs)})` };
+      const { message, hint } = describeFailure(event.failure);
+      if (event.status === 'skipped') return { level: 'info', text: `  - ${event.id}: ${message}` };
       if (event.status === 'interrupted') return { level: 'warn', text: `  ■ ${event.id}: interrupted` };
-      return { level: 'error', text: `  ✗ ${event.id} failed: ${event.error ?? 'unknown error'}${event.hint ? `\n      hint: ${event.hint}` : ''}` };
+      return { level: 'error', text: `  ✗ ${event.id} failed: ${message}${hint !== undefined ? `\n      hint: ${hint}` : ''}` };
     }
     case 'warning':
       return { level: 'warn', text: event.id ? `${event.id}: ${event.message}` : event.message };

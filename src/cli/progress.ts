@@ -64,17 +64,30 @@ export class ProgressModel {
         const wasRunning = this.running.delete(event.id);
         // Instances skipped because an input failed never started: they leave the waiting count here.
         if (!wasRunning) this.unwait(event.stage);
-        if (event.status === 'done') {
-          this.done++;
-          const list = this.durations.get(event.stage) ?? [];
-          list.push(event.durationMs);
-          this.durations.set(event.stage, list);
-        } else if (event.status === 'failed') this.failed++;
-        else if (event.status === 'skipped') this.skipped++;
-        else this.interrupted++;
+        switch (event.status) {
+          case 'done': {
+            this.done++;
+            const list = this.durations.get(event.stage) ?? [];
+            list.push(event.durationMs);
+            this.durations.set(event.stage, list);
+            return;
+          }
+          case 'failed':
+            this.failed++;
+            return;
+          case 'skipped':
+            this.skipped++;
+            return;
+          case 'interrupted':
+            this.interrupted++;
+            return;
+        }
         return;
       }
-      default:
+      case 'log':
+      case 'warning':
+      case 'run-end':
+        // Printed as lines above the live block, not part of the model.
         return;
     }
   }

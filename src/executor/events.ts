@@ -1,7 +1,12 @@
 import type { StageProgress } from '../stages/types.js';
 import type { JsonValue } from '../util/json.js';
+import type { Failure } from './failure.js';
 
-/** How an instance's execution ended. */
+/**
+ * How an instance's execution ended: `done`; `failed` (it ran, or was refused, and failed);
+ * `skipped` (never started: a dependency failed or the run was stopping); `interrupted`.
+ * Every end but `done` carries a Failure saying why.
+ */
 export type EndStatus = 'done' | 'failed' | 'interrupted' | 'skipped';
 
 /**
@@ -10,11 +15,11 @@ export type EndStatus = 'done' | 'failed' | 'interrupted' | 'skipped';
  */
 export type RunEvent =
   | { readonly event: 'run-start'; readonly time: number; readonly run: string; readonly pipeline: string; readonly jobs: number; readonly backend: string; readonly store: string; readonly instances: number; readonly toRun: number }
-  | { readonly event: 'instance'; readonly time: number; readonly id: string; readonly stage: string; readonly matrix: Readonly<Record<string, JsonValue>>; readonly key: string; readonly status: 'cached' | 'run' | 'skipped'; readonly reasons: readonly string[] }
+  | { readonly event: 'instance'; readonly time: number; readonly id: string; readonly stage: string; readonly matrix: Readonly<Record<string, JsonValue>>; readonly key: string; readonly status: 'cached' | 'run' | 'not-selected'; readonly reasons: readonly string[] }
   | { readonly event: 'stage-start'; readonly time: number; readonly id: string; readonly stage: string; readonly key: string; readonly where: 'process' | 'worker' }
   | { readonly event: 'progress'; readonly time: number; readonly id: string; readonly progress: StageProgress }
   | { readonly event: 'log'; readonly time: number; readonly id: string; readonly level: 'debug' | 'info' | 'warn'; readonly message: string }
-  | { readonly event: 'stage-end'; readonly time: number; readonly id: string; readonly stage: string; readonly key: string; readonly status: EndStatus; readonly durationMs: number; readonly error?: string; readonly hint?: string; readonly summary?: JsonValue; readonly peakRssMb?: number }
+  | { readonly event: 'stage-end'; readonly time: number; readonly id: string; readonly stage: string; readonly key: string; readonly status: EndStatus; readonly durationMs: number; readonly failure?: Failure; readonly summary?: JsonValue; readonly peakRssMb?: number }
   | { readonly event: 'warning'; readonly time: number; readonly message: string; readonly id?: string }
   | { readonly event: 'run-end'; readonly time: number; readonly run: string; readonly status: 'success' | 'failed' | 'interrupted'; readonly durationMs: number; readonly counts: Readonly<Record<string, number>> };
 

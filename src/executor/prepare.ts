@@ -19,6 +19,11 @@ export interface PrepareOptions {
   /** `run` may download missing data; `plan` and `gc` may not. */
   readonly allowDownload: boolean;
   readonly log: (level: 'info' | 'warn', message: string) => void;
+  /**
+   * What numeric stages will compute on where they execute (the runner's answer), written into
+   * their keys; by default this machine's, as `plan` shows it.
+   */
+  readonly compute?: () => string;
 }
 
 /**
@@ -57,5 +62,5 @@ export async function preparePlan(options: PrepareOptions): Promise<{ pipeline: 
   }
   if (problems.length > 0) throw new DiagnosticError(tidy(problems));
   const needsBackend = expansion.instances.some((i) => i.type.numeric);
-  return { pipeline, plan: assignKeys(expansion, { backend: needsBackend ? detectCompute() : 'none', files }) };
+  return { pipeline, plan: assignKeys(expansion, { backend: needsBackend ? (options.compute ?? detectCompute)() : 'none', files }) };
 }

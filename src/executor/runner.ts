@@ -1,23 +1,24 @@
-import type { JsonValue } from '../util/json.js';
-
-/** What a finished task gives back. */
-export interface TaskOutcome {
-  readonly summary: JsonValue;
-  /** Peak resident memory of the process that ran it, in MB (for workers). */
-  readonly peakRssMb?: number;
-}
-import { executeTask, type Task, type TaskReporter } from './task.js';
+import type { Store } from '../cache/store.js';
+import { detectCompute } from '../ml/backend.js';
+import { executeTask, type Task, type TaskOutcome, type TaskReporter } from './task.js';
 import { WorkerPool } from './worker-pool.js';
 
 /**
- * Where tasks execute. The scheduler only sees this interface, so a backend
- * that sends tasks to a real job queue (tasks are plain data, artifacts are
- * folders) can replace the local one without touching planning or scheduling.
+ * Where tasks execute. The scheduler only sees this interface: a task is plain
+ * data naming artifacts by key, and the runner's executors resolve those keys
+ * against their own view of the store, so a backend that sends tasks to a job
+ * queue can replace the local one without touching planning or scheduling.
  */
 export interface TaskRunner {
   /**
-   * Executes one task, resolving with the stage's summary (and, where known,
-   * the peak memory of the process that ran it) or rejecting with a TaskError.
+   * What numeric tasks will compute on where this runner executes them: the
+   * backend written into their keys. An executor that finds itself on another
+   * refuses the task instead of computing something else.
+   */
+  compute(): string;
+  /**
+   * Executes one task, resolving with its outcome (the published artifact's
+   * manifest) or rejecting with a TaskError that carries a Failure.
    */
   run(task: Task, reporter: TaskReporter, signal: AbortSignal): Promise<TaskOutcome>;
   /** Where a task will run, for the events. */
@@ -31,12 +32,16 @@ export interface TaskRunner {
   close(): Promise<void>;
 }
 
-/** Runs light stages in this process and heavy ones in a pool of worker processes. */
+/** Runs light stages in this process and heavy ones in a pool of worker processes, all on one store folder. */
 export class LocalRunner implements TaskRunner {
   private readonly pool: WorkerPool;
 
-  constructor(jobs: number) {
-    this.pool = new WorkerPool(jobs);
+  constructor(jobs: number, private readonly store: Store) {
+    this.pool = new WorkerPool(jobs, store.root);
+  }
+
+  compute(): string {
+    return detectCompute();
   }
 
   where(task: Task): 'process' | 'worker' {
@@ -47,9 +52,9 @@ export class LocalRunner implements TaskRunner {
     this.pool.warm(work.heavy, work.numeric);
   }
 
-  async run(task: Task, reporter: TaskReporter, signal: AbortSignal): Promise<TaskOutcome> {
+  run(task: Task, reporter: TaskReporter, signal: AbortSignal): Promise<TaskOutcome> {
     if (task.heavy) return this.pool.run(task, reporter, signal);
-    return { summary: await executeTask(task, reporter, signal) };
+    return executeTask(task, this.store, reporter, signal);
   }
 
   close(): Promise<void> {

@@ -1,13 +1,12 @@
 import PQueue from 'p-queue';
-import { readManifest, publishArtifact } from '../cache/artifact.js';
 import type { IndexEntry, Store } from '../cache/store.js';
+import { InstanceGraph } from '../plan/instance-graph.js';
 import type { InstanceState } from '../plan/states.js';
 import type { KeyedInstance, Plan } from '../plan/types.js';
-import type { LineageEntry } from '../stages/types.js';
-import { rm } from 'node:fs/promises';
 import type { EndStatus, EventSink } from './events.js';
+import { endStatusOf, toFailure, type Failure } from './failure.js';
 import type { TaskRunner } from './runner.js';
-import { toFailure, type Task } from './task.js';
+import { SEEDFLOW_VERSION, TASK_FORMAT, type Task, type TaskInput } from './task.js';
 
 /** How to execute a plan. */
 export interface ScheduleOptions {
@@ -24,11 +23,27 @@ export interface ScheduleResult {
   readonly counts: Readonly<Record<EndStatus | 'cached', number>>;
 }
 
+/** The task that executes an instance: plain data, its inputs named by key. */
+export function taskOf(instance: KeyedInstance, graph: InstanceGraph<KeyedInstance>, compute: string): Task {
+  const inputs: Record<string, TaskInput[]> = {};
+  for (const [need, ids] of Object.entries(instance.needs)) {
+    inputs[need] = ids.map((id) => ({ id, key: graph.node(id)?.key ?? '' }));
+  }
+  return {
+    format: TASK_FORMAT, seedflow: SEEDFLOW_VERSION,
+    id: instance.id, stage: instance.stage, matrix: instance.matrix, type: instance.type.name, source: instance.type.source,
+    heavy: instance.type.heavy, gather: instance.type.gather, params: instance.params, inputs,
+    key: instance.key, record: instance.record, files: instance.files,
+    compute: instance.type.numeric ? (instance.record.backend ?? compute) : null,
+  };
+}
+
 /**
  * Executes the instances a plan says must run, each as soon as what it needs
- * is ready, at most `jobs` at a time. Publishes each output atomically and
- * records it in the pipeline's index as soon as it is done, so a killed run
- * loses only the stages that were running.
+ * is ready, at most `jobs` at a time, through the runner. The runner's
+ * executors publish; this coordinator records each artifact in the pipeline's
+ * index as soon as it is done, so a killed run loses only the stages that were
+ * running, and is the only one to move a damaged artifact aside.
  */
 export async function schedule(
   plan: Plan,
@@ -39,7 +54,8 @@ export async function schedule(
   options: ScheduleOptions,
 ): Promise<ScheduleResult> {
   const queue = new PQueue({ concurrency: options.jobs });
-  const byId = new Map(plan.instances.map((i) => [i.id, i]));
+  const graph = new InstanceGraph(plan.instances);
+  const priority = graph.priority();
   const index = await store.readIndex(plan.name);
   const counts: Record<EndStatus | 'cached', number> = { done: 0, failed: 0, interrupted: 0, skipped: 0, cached: 0 };
   const outcome = new Map<string, Promise<EndStatus | 'cached'>>();
@@ -52,86 +68,41 @@ export async function schedule(
     // Serialised so two completions never write the index at the same moment.
     indexWrite = indexWrite.then(() => store.writeIndex(plan.name, index)).catch(() => undefined);
   };
-  const end = (instance: KeyedInstance, status: EndStatus, durationMs: number, extra: { error?: string; hint?: string; summary?: unknown; peakRssMb?: number } = {}): EndStatus => {
+  const done = (instance: KeyedInstance, durationMs: number, extra: { summary: unknown; peakRssMb?: number }): EndStatus => {
+    counts.done++;
+    emit({ event: 'stage-end', time: Date.now(), id: instance.id, stage: instance.stage, key: instance.key, status: 'done', durationMs, ...(extra as object) });
+    return 'done';
+  };
+  const fail = (instance: KeyedInstance, failure: Failure, durationMs = 0): EndStatus => {
+    const status = endStatusOf(failure);
     counts[status]++;
-    emit({ event: 'stage-end', time: Date.now(), id: instance.id, stage: instance.stage, key: instance.key, status, durationMs, ...(extra as object) });
+    emit({ event: 'stage-end', time: Date.now(), id: instance.id, stage: instance.stage, key: instance.key, status, durationMs, failure });
     return status;
   };
 
   const runOne = async (instance: KeyedInstance): Promise<EndStatus> => {
-    if (stopping || options.signal.aborted) return end(instance, 'skipped', 0, { error: 'not started: the run is stopping' });
+    if (stopping || options.signal.aborted) return fail(instance, { reason: 'run-stopping' });
     const started = Date.now();
-    const inputs: Record<string, string[]> = {};
-    const lineage: Record<string, LineageEntry> = {};
-    for (const [need, ids] of Object.entries(instance.needs)) {
-      inputs[need] = [];
-      for (const id of ids) {
-        const key = byId.get(id)?.key ?? '';
-        const damaged = await store.verify(key);
-        if (damaged !== null) {
-          await store.remove(key);
-          return end(instance, 'failed', Date.now() - started, {
-            error: `input ${id} is damaged (${damaged}); it was removed`,
-            hint: 'run again to recompute it',
-          });
-        }
-        inputs[need].push(store.objectDir(key));
-        if (!instance.type.gather) Object.assign(lineage, (await readManifest(store.objectDir(key))).lineage ?? {});
-      }
-    }
-    const outDir = await store.tmpDir(instance.key);
-    const task: Task = {
-      id: instance.id, stage: instance.stage, key: instance.key, matrix: instance.matrix, source: instance.type.source,
-      heavy: instance.type.heavy, params: instance.params, inputs, outDir, files: instance.files,
-    };
+    // The plan runs this instance, so whatever is at its key (damaged, or forced to recompute) is replaced.
+    if ((await store.state(instance.key)).state !== 'missing') await store.quarantine(instance.key);
+    const task = taskOf(instance, graph, plan.backend);
     emit({ event: 'stage-start', time: Date.now(), id: instance.id, stage: instance.stage, key: instance.key, where: runner.where(task) });
     try {
-      const { summary, peakRssMb } = await runner.run(task, {
+      const result = await runner.run(task, {
         log: (level, message) => emit({ event: 'log', time: Date.now(), id: instance.id, level, message }),
         progress: (progress) => emit({ event: 'progress', time: Date.now(), id: instance.id, progress }),
       }, options.signal);
-      if (options.signal.aborted) throw new Error('interrupted');
-      lineage[instance.stage] = { type: instance.type.name, matrix: instance.matrix, summary };
-      await publishArtifact(outDir, store.objectDir(instance.key), {
-        key: instance.key, stage: instance.stage, type: instance.type.name, matrix: instance.matrix, record: instance.record,
-        summary, lineage, createdAt: new Date().toISOString(), durationMs: Date.now() - started,
-      });
       remember(instance);
-      return end(instance, 'done', Date.now() - started, { summary, ...(peakRssMb !== undefined ? { peakRssMb } : {}) });
+      return done(instance, Date.now() - started, { summary: result.summary, ...(result.peakRssMb !== undefined ? { peakRssMb: result.peakRssMb } : {}) });
     } catch (error) {
-      await rm(outDir, { recursive: true, force: true });
-      if (options.signal.aborted) return end(instance, 'interrupted', Date.now() - started, { error: 'interrupted' });
+      if (options.signal.aborted) return fail(instance, { reason: 'interrupted' }, Date.now() - started);
       const failure = toFailure(error);
+      if (failure.reason === 'input-damaged') await store.quarantine(failure.key);
       // Queued tasks check `stopping` when they start, so nothing new begins after a failure.
       if (!options.keepGoing) stopping = true;
-      return end(instance, 'failed', Date.now() - started, {
-        error: failure.message,
-        ...(failure.hint !== undefined ? { hint: failure.hint } : {}),
-        ...(failure.user || failure.stack === undefined ? {} : { stack: failure.stack }),
-      });
+      return fail(instance, failure, Date.now() - started);
     }
   };
-
-  // Which ready instance runs first: one that completes a cell (only gathering stages, or none, need
-  // it) so results arrive during a long grid; then the one with the longest chain of stages after it,
-  // so work that gates much else (k-means before the trainings it feeds) starts early and a long
-  // independent branch (training on all labels) is not left to run alone at the end.
-  const dependents = new Map<string, KeyedInstance[]>();
-  for (const instance of plan.instances) {
-    for (const id of Object.values(instance.needs).flat()) {
-      const list = dependents.get(id);
-      if (list === undefined) dependents.set(id, [instance]);
-      else list.push(instance);
-    }
-  }
-  const chain = new Map<string, number>();
-  const priority = new Map<string, number>();
-  // Instances are in dependency order, so walking them backwards meets every dependent first.
-  for (const instance of [...plan.instances].reverse()) {
-    const after = dependents.get(instance.id) ?? [];
-    chain.set(instance.id, 1 + Math.max(0, ...after.map((d) => chain.get(d.id) ?? 0)));
-    priority.set(instance.id, after.every((d) => d.type.gather === true) ? Number.MAX_SAFE_INTEGER : (chain.get(instance.id) ?? 0));
-  }
 
   // Instances that become ready together (the dependents of a stage that just finished) must all be
   // queued before the queue picks the next one, or the first to arrive would start whatever its
@@ -164,22 +135,23 @@ export async function schedule(
         counts.cached++;
         if (index.get(instance.id)?.key !== instance.key) remember(instance);
       }
+      // Not selected by --only: announced as such by the `instance` event, and nothing waits on it.
       outcome.set(instance.id, Promise.resolve(state?.status === 'cached' ? 'cached' : 'skipped'));
       continue;
     }
-    const deps = Object.values(instance.needs).flat();
+    const deps = graph.needsOf(instance.id);
     outcome.set(instance.id, (async () => {
       const results = await Promise.all(deps.map((d) => outcome.get(d) ?? Promise.resolve<EndStatus | 'cached'>('cached')));
       const blocked = deps.find((_, i) => results[i] !== 'done' && results[i] !== 'cached');
-      if (blocked !== undefined) return end(instance, 'skipped', 0, { error: `not run: ${blocked} did not complete` });
-      if (stopping || options.signal.aborted) return end(instance, 'skipped', 0, { error: 'not started: the run is stopping' });
+      if (blocked !== undefined) return fail(instance, { reason: 'dependency-failed', dependency: blocked });
+      if (stopping || options.signal.aborted) return fail(instance, { reason: 'run-stopping' });
       // Two instances with one key (the same type, params and inputs) are one piece of work: run it once.
       const twin = byKey.get(instance.key);
       if (twin !== undefined) {
         const status = await twin.result;
-        if (status !== 'done') return end(instance, 'skipped', 0, { error: `not run: ${twin.id}, the same work, did not complete` });
+        if (status !== 'done') return fail(instance, { reason: 'dependency-failed', dependency: twin.id });
         remember(instance);
-        return end(instance, 'done', 0, { summary: (await readManifest(store.objectDir(instance.key))).summary });
+        return done(instance, 0, { summary: (await store.manifest(instance.key)).summary });
       }
       const result = enqueue(instance);
       byKey.set(instance.key, { id: instance.id, result });

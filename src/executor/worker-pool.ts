@@ -1,8 +1,8 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { StageProgress } from '../stages/types.js';
-import type { JsonValue } from '../util/json.js';
-import { TaskError, type Task, type TaskFailure, type TaskReporter } from './task.js';
+import { TaskError, type Failure } from './failure.js';
+import type { Task, TaskOutcome, TaskReporter } from './task.js';
 
 /** Messages from the parent to a worker. */
 export type ParentMessage =
@@ -18,8 +18,8 @@ export type WorkerMessage =
   | { readonly type: 'warmed' }
   | { readonly type: 'log'; readonly task: string; readonly level: 'debug' | 'info' | 'warn'; readonly message: string }
   | { readonly type: 'progress'; readonly task: string; readonly progress: StageProgress }
-  | { readonly type: 'done'; readonly task: string; readonly summary: JsonValue; readonly peakRssMb: number }
-  | { readonly type: 'failed'; readonly task: string; readonly failure: TaskFailure };
+  | { readonly type: 'done'; readonly task: string; readonly outcome: TaskOutcome }
+  | { readonly type: 'failed'; readonly task: string; readonly failure: Failure };
 
 const WORKER = fileURLToPath(new URL('./worker.js', import.meta.url));
 
@@ -36,28 +36,29 @@ interface Worker {
 export class WorkerPool {
   private readonly workers: Worker[] = [];
 
-  constructor(private readonly size: number) {}
+  /** `store` is the root of the store the workers resolve tasks' keys against. */
+  constructor(private readonly size: number, private readonly store: string) {}
 
   /** Runs a task on an idle worker (starting one if the pool is not full); also returns the worker's peak memory so far. */
-  async run(task: Task, reporter: TaskReporter, signal: AbortSignal): Promise<{ summary: JsonValue; peakRssMb: number }> {
+  async run(task: Task, reporter: TaskReporter, signal: AbortSignal): Promise<TaskOutcome> {
     const worker = this.idle();
     worker.busy = true;
     try {
-      return await new Promise<{ summary: JsonValue; peakRssMb: number }>((resolve, reject) => {
+      return await new Promise<TaskOutcome>((resolve, reject) => {
         const onMessage = (message: WorkerMessage): void => {
           if (message.type === 'ready' || message.type === 'warmed' || message.task !== task.id) return;
           if (message.type === 'log') reporter.log(message.level, message.message);
           else if (message.type === 'progress') reporter.progress(message.progress);
           else {
             cleanup();
-            if (message.type === 'done') resolve({ summary: message.summary, peakRssMb: message.peakRssMb });
+            if (message.type === 'done') resolve(message.outcome);
             else reject(new TaskError(message.failure));
           }
         };
         const onExit = (code: number | null, sig: NodeJS.Signals | null): void => {
           cleanup();
           this.forget(worker);
-          reject(new TaskError({ message: `worker process died (${sig ?? `exit code ${code}`}) while running the stage`, user: false }));
+          reject(new TaskError({ reason: 'worker-lost', detail: sig !== null ? `signal ${sig}` : `exit code ${String(code)}` }));
         };
         const onAbort = (): void => {
           worker.child.send({ type: 'abort', task: task.id } satisfies ParentMessage);
@@ -109,7 +110,7 @@ export class WorkerPool {
 
   private spawn(): Worker {
     // A worker's own output goes to stderr: stdout carries only events (--json).
-    const child = fork(WORKER, [], { serialization: 'advanced', stdio: ['ignore', 2, 2, 'ipc'] });
+    const child = fork(WORKER, [this.store], { serialization: 'advanced', stdio: ['ignore', 2, 2, 'ipc'] });
     const worker: Worker = { child, busy: false };
     this.workers.push(worker);
     // A worker that dies between tasks leaves its place to a new one (one dying mid-task is handled by run).

@@ -3,8 +3,13 @@
  * what it loaded (TensorFlow, datasets) across them. It exits when the
  * parent goes away, so killing a run never leaves orphans computing.
  */
-import { executeTask, toFailure, type Task } from './task.js';
+import { Store } from '../cache/store.js';
+import { toFailure } from './failure.js';
+import { executeTask, type Task } from './task.js';
 import type { ParentMessage, WorkerMessage } from './worker-pool.js';
+
+// The store this worker resolves tasks' keys against; one object, so an input hashed once is not hashed again.
+const store = new Store(process.argv[2] ?? 'artifacts');
 
 const send = (message: WorkerMessage): void => {
   process.send?.(message);
@@ -26,12 +31,12 @@ process.on('message', (message: ParentMessage) => {
   const task: Task = message.task;
   const controller = new AbortController();
   running.set(task.id, controller);
-  executeTask(task, {
+  executeTask(task, store, {
     log: (level, text) => send({ type: 'log', task: task.id, level, message: text }),
     progress: (progress) => send({ type: 'progress', task: task.id, progress }),
   }, controller.signal).then(
     // maxRSS is in kilobytes and covers the worker's whole life: the peak of any stage it ran so far.
-    (summary) => send({ type: 'done', task: task.id, summary, peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024) }),
+    (outcome) => send({ type: 'done', task: task.id, outcome: { ...outcome, peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024) } }),
     (error: unknown) => send({ type: 'failed', task: task.id, failure: toFailure(error) }),
   ).finally(() => running.delete(task.id));
 });

@@ -4,6 +4,7 @@ import { MANIFEST, type Manifest } from '../cache/artifact.js';
 import type { Store } from '../cache/store.js';
 import { applyOverrides } from '../config/overrides.js';
 import type { EndStatus, RunEvent } from '../executor/events.js';
+import { describeFailure } from '../executor/failure.js';
 import type { JsonValue } from '../util/json.js';
 import { RunHistory, type StageOutcome } from './history.js';
 
@@ -50,7 +51,6 @@ export class HistoryRecorder {
 
   /** Records one event; progress and log events are not kept. */
   record(event: RunEvent): void {
-    if (event.event === 'progress' || event.event === 'log') return;
     if (this.broken) return;
     try {
       this.apply(event);
@@ -78,7 +78,7 @@ export class HistoryRecorder {
           outcome: OUTCOME[event.status],
           durationMs: event.status === 'skipped' ? null : event.durationMs,
           ...(event.summary !== undefined ? { summary: event.summary } : {}),
-          ...(event.error !== undefined ? { error: event.error } : {}),
+          ...(event.failure !== undefined ? { error: describeFailure(event.failure).message } : {}),
           ...(event.peakRssMb !== undefined ? { peakRssMb: event.peakRssMb } : {}),
         });
         return;
@@ -86,7 +86,13 @@ export class HistoryRecorder {
         this.history.endRun(run, event.status, event.time, event.counts);
         this.ended = true;
         return;
-      default:
+      case 'run-start':
+        // The run's row was written when the recorder opened.
+        return;
+      case 'progress':
+      case 'log':
+      case 'warning':
+        // Live detail: the run's log file keeps it, the history does not.
         return;
     }
   }

@@ -6,7 +6,7 @@ import type { KeyedInstance, Plan } from './types.js';
 export type InstanceState =
   | { readonly status: 'cached' }
   | { readonly status: 'run'; readonly reasons: readonly string[] }
-  | { readonly status: 'skipped'; readonly reasons: readonly string[] };
+  | { readonly status: 'not-selected'; readonly reasons: readonly string[] };
 
 /** The store's facts about a plan, gathered by the caller. */
 export interface StoreFacts {
@@ -35,7 +35,7 @@ export function decide(plan: Plan, facts: StoreFacts, selection: Selection): Map
   const forcedBy = new Map<string, string>();
   for (const instance of plan.instances) {
     if (!selected.has(instance.id)) {
-      states.set(instance.id, { status: 'skipped', reasons: ['not selected by --only'] });
+      states.set(instance.id, { status: 'not-selected', reasons: ['not selected by --only'] });
       continue;
     }
     const upstreamForce = Object.values(instance.needs).flat().map((id) => forcedBy.get(id)).find((s) => s !== undefined);

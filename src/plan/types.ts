@@ -5,7 +5,8 @@ import type { Combination } from './matrix.js';
 /** Where a stage type's code lives, so a worker process can load it. */
 export type StageSource =
   | { readonly kind: 'builtin'; readonly name: string }
-  | { readonly kind: 'module'; readonly path: string };
+  /** A local module: where the planning process found it, and the SHA-256 of its code, so a runner refuses other code. */
+  | { readonly kind: 'module'; readonly path: string; readonly sha256: string };
 
 /** What the planner needs to know of a stage type (never its code). */
 export interface StageTypeInfo {

@@ -1,4 +1,5 @@
-import { existsSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { LoadedPipeline } from '../config/spec.js';
@@ -86,9 +87,10 @@ export async function loadStageTypes(pipeline: LoadedPipeline): Promise<{ types:
         at(`stage "${id}": local stage module "${spec.uses}" not found`, `looked for ${path}; paths are relative to the pipeline file`);
         continue;
       }
-      const source: StageSource = { kind: 'module', path };
+      let source: StageSource;
       let stage: unknown;
       try {
+        source = { kind: 'module', path, sha256: createHash('sha256').update(readFileSync(path)).digest('hex') };
         stage = await loadStage(source);
       } catch (error) {
         at(`stage "${id}": cannot load module "${spec.uses}": ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`);
