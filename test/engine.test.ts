@@ -190,6 +190,37 @@ stages:
     assert.equal(await readFile(file, 'utf8'), text);
   });
 
+  it('an input found damaged when a stage starts fails that stage as data, is moved aside, and the next run recomputes it', async () => {
+    const rig = await Rig.create();
+    await rig.write('p.yaml', grid(rig));
+    const first = await rig.run(['run', 'p.yaml', '--json']);
+    const prep = first.events.find((e) => e.event === 'instance' && e.id === 'prep');
+    assert.ok(prep && prep.event === 'instance');
+    const file = join(rig.dir, 'artifacts', 'objects', prep.key.slice(0, 2), prep.key, 'value.json');
+    // Same size and modification time (to the nanosecond, as touch copies it): only hashing, as an executor does before reading, can tell.
+    const before = await stat(file);
+    const text = await readFile(file, 'utf8');
+    const reference = join(rig.dir, 'reference');
+    await writeFile(reference, '');
+    const { execFileSync } = await import('node:child_process');
+    execFileSync('touch', ['-r', file, reference]);
+    await writeFile(file, text.replace('"value"', '"VALUE"'));
+    execFileSync('touch', ['-r', reference, file]);
+    assert.equal((await stat(file)).mtimeMs, before.mtimeMs, 'the test could not restore the modification time');
+    const forced = await rig.run(['run', 'p.yaml', '--json', '--force', 'cluster', '--jobs', '1']);
+    assert.equal(forced.code, 1, forced.stderr);
+    const end = forced.events.find((e) => e.event === 'stage-end' && e.status === 'failed');
+    assert.ok(end && end.event === 'stage-end' && end.failure?.reason === 'input-damaged', JSON.stringify(end));
+    assert.equal(end.failure.input, 'prep');
+    assert.match(end.failure.detail, /file value\.json does not match its checksum/);
+    const plan = await rig.run(['plan', 'p.yaml']);
+    assert.match(plan.stdout, /prep\s+-\s+[0-9a-f]{10}\s+will run: artifact missing from the store/);
+    const again = await rig.run(['run', 'p.yaml', '--json']);
+    assert.equal(again.code, 0, again.stderr);
+    assert.ok(executed(again).includes('prep'));
+    assert.equal(await readFile(file, 'utf8'), text);
+  });
+
   it('a deleted manifest makes the artifact count as damaged, never as complete', async () => {
     const rig = await Rig.create();
     await rig.write('p.yaml', grid(rig));

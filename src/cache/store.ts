@@ -77,6 +77,8 @@ export interface ArtifactStore {
   quarantine(key: string): Promise<void>;
   readIndex(pipeline: string): Promise<Map<string, IndexEntry>>;
   writeIndex(pipeline: string, entries: ReadonlyMap<string, IndexEntry>): Promise<void>;
+  /** Takes the coordinator's write lock; resolves with its release. */
+  lock(command: string, options: { wait: boolean; onWait?: (holder: LockHolder) => void }): Promise<() => Promise<void>>;
 }
 
 /**
