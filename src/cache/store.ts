@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { hostname } from 'node:os';
-import { mkdir, mkdtemp, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { checkArtifact, hashFile, publishArtifact, readManifest, type Manifest, type PublishOutcome } from './artifact.js';
 import type { KeyRecord } from './key.js';
+import { takeLock, type LockHolder } from './lock.js';
 
 /** The state of an artifact in the store, as `plan` sees it (cheap checks only). */
 export type ArtifactState = { readonly state: 'ok' } | { readonly state: 'missing' } | { readonly state: 'damaged'; readonly reason: string };
@@ -14,30 +14,7 @@ export interface IndexEntry {
   readonly record: KeyRecord;
 }
 
-/** Who holds the store's lock. */
-export interface LockHolder {
-  readonly pid: number;
-  readonly host: string;
-  readonly command: string;
-  readonly startedAt: string;
-}
-
-/** The store is locked by another live process. */
-export class StoreLockedError extends Error {
-  constructor(readonly holder: LockHolder, readonly lockFile: string) {
-    super(`the store is in use by process ${holder.pid} on ${holder.host} ("${holder.command}", since ${holder.startedAt})`);
-    this.name = 'StoreLockedError';
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
+export { StoreLockedError, type LockHolder } from './lock.js';
 
 /** Writes a small file atomically: a temporary file in the same folder, then a rename. */
 export async function writeFileAtomic(file: string, content: string): Promise<void> {
@@ -241,8 +218,8 @@ export class Store implements ArtifactStore {
       changed = true;
     }
     if (changed) {
-      await mkdir(this.root, { recursive: true });
-      await writeFileAtomic(cacheFile, JSON.stringify(cache, null, 1));
+      // Only a cache: a store that cannot take it (read-only, full, cleaned by a run taking the lock) hashes again next time.
+      await mkdir(this.root, { recursive: true }).then(() => writeFileAtomic(cacheFile, JSON.stringify(cache, null, 1))).catch(() => undefined);
     }
     return out;
   }
@@ -255,73 +232,17 @@ export class Store implements ArtifactStore {
   }
 
   /**
-   * Takes the store's write lock. A lock whose process is gone (killed) is
-   * taken over; a live holder makes this wait (polling) when `wait` is set,
-   * or throw StoreLockedError.
+   * Takes the store's write lock (see takeLock). The holder owns `tmp/` and the
+   * store's temporary files: what is there was left by a killed run, and goes.
    */
   async lock(command: string, options: { wait: boolean; onWait?: (holder: LockHolder) => void }): Promise<() => Promise<void>> {
     await mkdir(this.root, { recursive: true });
-    const file = join(this.root, 'lock');
-    const me: LockHolder = { pid: process.pid, host: hostname(), command, startedAt: new Date().toISOString() };
-    let told = false;
-    for (;;) {
-      try {
-        const handle = await open(file, 'wx');
-        await handle.writeFile(JSON.stringify(me));
-        await handle.close();
-        break;
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      }
-      const holder = await this.lockHolder(file);
-      if (holder === 'stale') {
-        // Rename is atomic: of two processes taking over the same stale lock, one wins and the other retries.
-        const moved = `${file}.stale.${process.pid}.${randomBytes(4).toString('hex')}`;
-        try {
-          await rename(file, moved);
-          await rm(moved, { force: true });
-        } catch {
-          // Someone else took it over first.
-        }
-        continue;
-      }
-      if (holder === 'busy') {
-        await new Promise((r) => setTimeout(r, 50));
-        continue;
-      }
-      if (!options.wait) throw new StoreLockedError(holder, file);
-      if (!told) options.onWait?.(holder);
-      told = true;
-      await new Promise((r) => setTimeout(r, 250));
-    }
-    // The lock holder owns tmp/: what is there was left by a killed run.
+    const release = await takeLock(join(this.root, 'lock'), command, options);
     await rm(join(this.root, 'tmp'), { recursive: true, force: true });
-    return async () => {
-      try {
-        const holder = JSON.parse(await readFile(file, 'utf8')) as LockHolder;
-        if (holder.pid === process.pid) await rm(file, { force: true });
-      } catch {
-        // Already gone.
-      }
-    };
-  }
-
-  private async lockHolder(file: string): Promise<LockHolder | 'stale' | 'busy'> {
-    let text: string;
-    try {
-      text = await readFile(file, 'utf8');
-    } catch {
-      return 'busy';
+    for (const folder of [this.root, join(this.root, 'index')]) {
+      const names = await readdir(folder).catch(() => [] as string[]);
+      for (const name of names) if (name.endsWith('.tmp')) await rm(join(folder, name), { force: true });
     }
-    let holder: LockHolder;
-    try {
-      holder = JSON.parse(text) as LockHolder;
-    } catch {
-      // Being written right now, or left empty by a process killed between open and write.
-      const age = Date.now() - (await stat(file).then((s) => s.mtimeMs, () => Date.now()));
-      return age > 5000 ? 'stale' : 'busy';
-    }
-    if (holder.host === hostname() && !alive(holder.pid)) return 'stale';
-    return holder;
+    return release;
   }
 }
