@@ -187,6 +187,9 @@ stages:
     const rerun = await rig.run(['run', 'p.yaml', '--json']);
     assert.equal(rerun.code, 0, rerun.stderr);
     assert.deepEqual(executed(rerun), ['cluster[k=1]']);
+    const warning = rerun.events.find((e) => e.event === 'warning' && e.id === 'cluster[k=1]');
+    assert.ok(warning && warning.event === 'warning', 'the run did not say that it recomputed a damaged artifact');
+    assert.match(warning.message, /damaged \(file value\.json does not match its checksum\): moved aside and recomputed/);
     assert.equal(await readFile(file, 'utf8'), text);
   });
 
@@ -220,6 +223,25 @@ stages:
     assert.ok(executed(again).includes('prep'));
     assert.equal(await readFile(file, 'utf8'), text);
   });
+
+  for (const [name, text] of ([['null', 'null'], ['an empty object', '{}'], ['a list', '[1]'], ['files of the wrong shape', '{"format":1,"key":"k","stage":"s","type":"t","matrix":{},"files":{"value.json":7}}']] as const)) {
+    it(`a manifest that is valid JSON of the wrong shape (${name}) makes the artifact damaged: plan says so and run recomputes it`, async () => {
+      const rig = await Rig.create();
+      await rig.write('p.yaml', grid(rig));
+      const first = await rig.run(['run', 'p.yaml', '--json']);
+      const prep = first.events.find((e) => e.event === 'instance' && e.id === 'prep');
+      assert.ok(prep && prep.event === 'instance');
+      await writeFile(join(rig.dir, 'artifacts', 'objects', prep.key.slice(0, 2), prep.key, 'manifest.json'), text);
+      const plan = await rig.run(['plan', 'p.yaml']);
+      assert.equal(plan.code, 0, plan.stderr);
+      assert.match(plan.stdout, /prep\s+-\s+[0-9a-f]{10}\s+will run: artifact damaged \(manifest malformed: /);
+      const rerun = await rig.run(['run', 'p.yaml', '--json']);
+      assert.equal(rerun.code, 0, rerun.stderr);
+      assert.ok(executed(rerun).includes('prep'));
+      const again = await rig.run(['plan', 'p.yaml', '--json']);
+      assert.ok(again.events.every((e) => e.event !== 'instance' || e.status === 'cached'));
+    });
+  }
 
   it('a deleted manifest makes the artifact count as damaged, never as complete', async () => {
     const rig = await Rig.create();

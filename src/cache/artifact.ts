@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile, open } from 'node:fs/promises';
-import { join } from 'node:path';
+import { isAbsolute, join } from 'node:path';
 import type { ArtifactReader, LineageEntry, StageInputs } from '../stages/types.js';
 import type { JsonValue } from '../util/json.js';
 import { readNpy } from '../util/npy.js';
@@ -46,14 +46,43 @@ export async function hashFile(file: string): Promise<string> {
   return hash.digest('hex');
 }
 
-/** Why an artifact cannot be trusted, or null when it is sound. */
-export async function checkArtifact(dir: string, mode: 'stat' | 'hash'): Promise<string | null> {
-  let manifest: Manifest;
+/** What is wrong with a parsed manifest's shape, or null when it has the fields every reader relies on. */
+export function manifestProblem(value: unknown): string | null {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return 'it is not a JSON object';
+  const m = value as Record<string, unknown>;
+  if (m['format'] !== 1) return `format ${JSON.stringify(m['format'] ?? null)} is not 1`;
+  for (const field of ['key', 'stage', 'type'] as const) if (typeof m[field] !== 'string') return `"${field}" is not a string`;
+  for (const field of ['matrix', 'files'] as const) {
+    const v = m[field];
+    if (v === null || typeof v !== 'object' || Array.isArray(v)) return `"${field}" is not an object`;
+  }
+  if (m['lineage'] !== undefined && (m['lineage'] === null || typeof m['lineage'] !== 'object')) return '"lineage" is not an object';
+  for (const [name, entry] of Object.entries(m['files'] as Record<string, unknown>)) {
+    const e = entry as Record<string, unknown> | null;
+    if (e === null || typeof e !== 'object' || typeof e['size'] !== 'number' || typeof e['sha256'] !== 'string' || typeof e['mtimeMs'] !== 'number') {
+      return `the entry of file ${JSON.stringify(name)} lacks size, sha256 or mtimeMs`;
+    }
+    if (name.split(/[\\/]/).includes('..') || isAbsolute(name)) return `file name ${JSON.stringify(name)} leaves the artifact`;
+  }
+  return null;
+}
+
+/** Reads and checks an artifact's manifest: the manifest, or why it cannot be used. */
+async function loadManifest(dir: string): Promise<Manifest | string> {
+  let value: unknown;
   try {
-    manifest = JSON.parse(await readFile(join(dir, MANIFEST), 'utf8')) as Manifest;
+    value = JSON.parse(await readFile(join(dir, MANIFEST), 'utf8'));
   } catch {
     return 'manifest missing or unreadable';
   }
+  const problem = manifestProblem(value);
+  return problem === null ? (value as Manifest) : `manifest malformed: ${problem}`;
+}
+
+/** Why an artifact cannot be trusted, or null when it is sound. */
+export async function checkArtifact(dir: string, mode: 'stat' | 'hash'): Promise<string | null> {
+  const manifest = await loadManifest(dir);
+  if (typeof manifest === 'string') return manifest;
   for (const [name, entry] of Object.entries(manifest.files)) {
     const file = join(dir, name);
     let info;
@@ -62,6 +91,7 @@ export async function checkArtifact(dir: string, mode: 'stat' | 'hash'): Promise
     } catch {
       return `file ${name} is missing`;
     }
+    if (!info.isFile()) return `file ${name} is not a regular file`;
     if (info.size !== entry.size) return `file ${name} has ${info.size} bytes, expected ${entry.size}`;
     // Like git's index: a file whose size and time are unchanged is taken as unchanged unless asked to hash.
     if (mode === 'hash' || info.mtimeMs !== entry.mtimeMs) {
@@ -71,9 +101,11 @@ export async function checkArtifact(dir: string, mode: 'stat' | 'hash'): Promise
   return null;
 }
 
-/** Reads an artifact's manifest. */
+/** Reads an artifact's manifest; one that is missing or malformed is an error naming the artifact's folder. */
 export async function readManifest(dir: string): Promise<Manifest> {
-  return JSON.parse(await readFile(join(dir, MANIFEST), 'utf8')) as Manifest;
+  const manifest = await loadManifest(dir);
+  if (typeof manifest === 'string') throw new Error(`${dir}: ${manifest}`);
+  return manifest;
 }
 
 /** Opens a published artifact for reading by a stage. */

@@ -84,7 +84,9 @@ export async function schedule(
     if (stopping || options.signal.aborted) return fail(instance, { reason: 'run-stopping' });
     const started = Date.now();
     // The plan runs this instance, so whatever is at its key (damaged, or forced to recompute) is replaced.
-    if ((await store.state(instance.key)).state !== 'missing') await store.quarantine(instance.key);
+    const existing = await store.state(instance.key);
+    if (existing.state === 'damaged') emit({ event: 'warning', time: Date.now(), id: instance.id, message: `its artifact is damaged (${existing.reason}): moved aside and recomputed` });
+    if (existing.state !== 'missing') await store.quarantine(instance.key);
     const task = taskOf(instance, graph, plan.backend);
     emit({ event: 'stage-start', time: Date.now(), id: instance.id, stage: instance.stage, key: instance.key, where: runner.where(task) });
     try {
