@@ -243,6 +243,26 @@ stages:
     });
   }
 
+  it('store files of the wrong shape are ignored or named, never a crash: index entries, file hashes, logs', async () => {
+    const rig = await Rig.create();
+    await rig.write('p.yaml', grid(rig));
+    assert.equal((await rig.run(['run', 'p.yaml'])).code, 0);
+    await rig.write('artifacts/index/grid.json', JSON.stringify({ prep: { key: 'x' }, 'cluster[k=1]': null, __proto__: 5 }));
+    await rig.write('artifacts/file-hashes.json', 'null');
+    const plan = await rig.run(['plan', 'p.yaml', '--set', 'epochs=4']);
+    assert.equal(plan.code, 0, plan.stderr);
+    // The bad entries are forgotten: the instances they named look new, the rest is as before.
+    assert.match(plan.stdout, /prep\s+-\s+[0-9a-f]{10}\s+cached/);
+    assert.match(plan.stdout, /train\s+k=1 s=a\s+[0-9a-f]{10}\s+will run: new/);
+    const { rm } = await import('node:fs/promises');
+    await rm(join(rig.dir, 'artifacts', 'logs'), { recursive: true, force: true });
+    await rig.write('artifacts/logs', 'not a folder');
+    const run = await rig.run(['run', 'p.yaml', '--set', 'epochs=4']);
+    assert.equal(run.code, 2, run.stderr);
+    assert.match(run.stderr, /^seedflow: .*logs: cannot be used as the store's log folder \(EEXIST\)\n  hint: /);
+    assert.doesNotMatch(run.stderr, /internal error|\n\s+at /);
+  });
+
   it('a deleted manifest makes the artifact count as damaged, never as complete', async () => {
     const rig = await Rig.create();
     await rig.write('p.yaml', grid(rig));

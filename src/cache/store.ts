@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from '
 import { basename, join } from 'node:path';
 import { checkArtifact, hashFile, publishArtifact, readManifest, type Manifest, type PublishOutcome } from './artifact.js';
 import type { KeyRecord } from './key.js';
-import { takeLock, type LockHolder } from './lock.js';
+import { StoreFileError, takeLock, type LockHolder } from './lock.js';
 
 /** The state of an artifact in the store, as `plan` sees it (cheap checks only). */
 export type ArtifactState = { readonly state: 'ok' } | { readonly state: 'missing' } | { readonly state: 'damaged'; readonly reason: string };
@@ -14,7 +14,16 @@ export interface IndexEntry {
   readonly record: KeyRecord;
 }
 
-export { StoreLockedError, type LockHolder } from './lock.js';
+export { StoreFileError, StoreLockedError, type LockHolder } from './lock.js';
+
+function isIndexEntry(value: unknown): value is IndexEntry {
+  if (value === null || typeof value !== 'object') return false;
+  const v = value as { key?: unknown; record?: unknown };
+  if (typeof v.key !== 'string' || v.record === null || typeof v.record !== 'object') return false;
+  const r = v.record as Record<string, unknown>;
+  return typeof r['type'] === 'string' && r['params'] !== null && typeof r['params'] === 'object' && Array.isArray(r['inputs'])
+    && r['files'] !== null && typeof r['files'] === 'object';
+}
 
 /** Writes a small file atomically: a temporary file in the same folder, then a rename. */
 export async function writeFileAtomic(file: string, content: string): Promise<void> {
@@ -178,8 +187,10 @@ export class Store implements ArtifactStore {
   /** The last build of each instance of a pipeline, by instance id. */
   async readIndex(pipeline: string): Promise<Map<string, IndexEntry>> {
     try {
-      const data = JSON.parse(await readFile(this.indexFile(pipeline), 'utf8')) as Record<string, IndexEntry>;
-      return new Map(Object.entries(data));
+      const data = JSON.parse(await readFile(this.indexFile(pipeline), 'utf8')) as unknown;
+      if (data === null || typeof data !== 'object' || Array.isArray(data)) return new Map();
+      // The index only explains why something runs again: an entry of the wrong shape is forgotten, never trusted.
+      return new Map(Object.entries(data as Record<string, unknown>).filter((e): e is [string, IndexEntry] => isIndexEntry(e[1])));
     } catch {
       return new Map();
     }
@@ -197,29 +208,36 @@ export class Store implements ArtifactStore {
    */
   async hashFiles(paths: readonly string[]): Promise<Record<string, string>> {
     const cacheFile = join(this.root, 'file-hashes.json');
-    let cache: Record<string, { size: number; mtimeMs: number; sha256: string }> = {};
+    const cache = new Map<string, { size: number; mtimeMs: number; sha256: string }>();
     try {
-      cache = JSON.parse(await readFile(cacheFile, 'utf8')) as typeof cache;
+      const data = JSON.parse(await readFile(cacheFile, 'utf8')) as unknown;
+      if (data !== null && typeof data === 'object' && !Array.isArray(data)) {
+        for (const [path, v] of Object.entries(data as Record<string, { size?: unknown; mtimeMs?: unknown; sha256?: unknown } | null>)) {
+          if (v !== null && typeof v === 'object' && typeof v.size === 'number' && typeof v.mtimeMs === 'number' && typeof v.sha256 === 'string') {
+            cache.set(path, { size: v.size, mtimeMs: v.mtimeMs, sha256: v.sha256 });
+          }
+        }
+      }
     } catch {
-      // No cache yet: every file is hashed.
+      // No cache yet (or an unreadable one): every file is hashed.
     }
     let changed = false;
     const out: Record<string, string> = {};
     for (const path of paths) {
       const info = await stat(path);
-      const known = cache[path];
+      const known = cache.get(path);
       if (known !== undefined && known.size === info.size && known.mtimeMs === info.mtimeMs) {
         out[basename(path)] = known.sha256;
         continue;
       }
       const sha256 = await hashFile(path);
-      cache[path] = { size: info.size, mtimeMs: info.mtimeMs, sha256 };
+      cache.set(path, { size: info.size, mtimeMs: info.mtimeMs, sha256 });
       out[basename(path)] = sha256;
       changed = true;
     }
     if (changed) {
       // Only a cache: a store that cannot take it (read-only, full, cleaned by a run taking the lock) hashes again next time.
-      await mkdir(this.root, { recursive: true }).then(() => writeFileAtomic(cacheFile, JSON.stringify(cache, null, 1))).catch(() => undefined);
+      await mkdir(this.root, { recursive: true }).then(() => writeFileAtomic(cacheFile, JSON.stringify(Object.fromEntries(cache), null, 1))).catch(() => undefined);
     }
     return out;
   }
@@ -227,7 +245,11 @@ export class Store implements ArtifactStore {
   /** The folder for run logs. */
   async logDir(): Promise<string> {
     const dir = join(this.root, 'logs');
-    await mkdir(dir, { recursive: true });
+    try {
+      await mkdir(dir, { recursive: true });
+    } catch (error) {
+      throw new StoreFileError(dir, `cannot be used as the store's log folder (${(error as NodeJS.ErrnoException).code ?? String(error)})`, 'it must be a folder seedflow can write into');
+    }
     return dir;
   }
 

@@ -4,7 +4,7 @@ export const EXIT = {
   ok: 0,
   /** A stage failed. */
   stageFailed: 1,
-  /** The pipeline, its data or the command line is invalid: diagnostics were printed. */
+  /** The pipeline, its data, the command line or a store file is invalid: diagnostics (or the path) were printed. */
   invalid: 2,
   /** Another seedflow process holds the store's lock (use --wait to wait for it). */
   locked: 3,

@@ -3,7 +3,7 @@ import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { shortKey } from '../cache/key.js';
-import { Store, StoreLockedError } from '../cache/store.js';
+import { Store, StoreFileError, StoreLockedError } from '../cache/store.js';
 import { DiagnosticError } from '../errors/diagnostic.js';
 import { checkPipeline, preparePlan } from '../executor/prepare.js';
 import type { RunEvent } from '../executor/events.js';
@@ -51,7 +51,7 @@ Options:
   --verbose                   show progress and stage logs
   --version                   print the version
 
-Exit codes: 0 ok, 1 a stage failed, 2 invalid pipeline or command line, 3 store locked,
+Exit codes: 0 ok, 1 a stage failed, 2 invalid pipeline, command line or store file, 3 store locked,
 130 interrupted, 70 internal error.`;
 
 const OPTIONS = {
@@ -327,6 +327,10 @@ export async function main(argv: readonly string[]): Promise<number> {
     }
     if (error instanceof UsageError) {
       err(`seedflow: ${error.message}\nRun "seedflow help" for usage.`);
+      return EXIT.invalid;
+    }
+    if (error instanceof StoreFileError) {
+      err(`seedflow: ${error.message}${error.hint !== undefined ? `\n  hint: ${error.hint}` : ''}`);
       return EXIT.invalid;
     }
     if (error instanceof StoreLockedError) {
