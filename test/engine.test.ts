@@ -350,6 +350,23 @@ stages:
     assert.equal(result.code, 0, result.stderr);
   });
 
+  it('right after kill -9 of a run, the next run takes the store over and cleans what the killed one left', async () => {
+    const rig = await Rig.create();
+    await rig.write('p.yaml', grid(rig, { sleep: 30_000 }));
+    const first = rig.spawn(['run', 'p.yaml', '--json']);
+    const firstDone = collect(first);
+    await waitFor(async () => (await rig.invocations()).some((l) => l.startsWith('cluster')));
+    await rig.write('artifacts/index/grid.json.123.abcd.tmp', '{');
+    await rig.write('artifacts/file-hashes.json.123.abcd.tmp', '{');
+    first.kill('SIGKILL');
+    // Not waiting for the killed process to be reaped: it may still be a zombie when the next run looks.
+    const next = await rig.run(['run', 'p.yaml', '--set', 'epochs=1', '--only', 'prep']);
+    assert.equal(next.code, 0, next.stderr);
+    await firstDone;
+    const leftovers = [...await readdir(join(rig.dir, 'artifacts')), ...await readdir(join(rig.dir, 'artifacts', 'index'))].filter((n) => n.endsWith('.tmp'));
+    assert.deepEqual(leftovers, []);
+  });
+
   it('gc lists unreachable artifacts and removes them only with --yes', async () => {
     const rig = await Rig.create();
     await rig.write('p.yaml', grid(rig));

@@ -11,8 +11,10 @@ import type { ParentMessage, WorkerMessage } from './worker-pool.js';
 // The store this worker resolves tasks' keys against; one object, so an input hashed once is not hashed again.
 const store = new Store(process.argv[2] ?? 'artifacts');
 
+// After the parent has gone (a failed run closing its pool), a late answer has nowhere to go: drop it
+// quietly instead of letting the closed channel print EPIPE with a stack after the run's last line.
 const send = (message: WorkerMessage): void => {
-  process.send?.(message);
+  if (process.connected) process.send?.(message, undefined, {}, () => {});
 };
 const running = new Map<string, AbortController>();
 
