@@ -4,7 +4,7 @@
  * its peak memory is its own and no backend state carries over.
  */
 import type { KMeansAlgorithm } from '../src/ml/kmeans.js';
-import type { MlpSpec } from '../src/ml/mlp.js';
+import type { MlpSpec } from '../src/ml/mlp/index.js';
 import { DEFAULT_MODEL } from '../src/stages/train.js';
 
 /** Time k-means from given initial centres for a fixed number of Lloyd iterations. */

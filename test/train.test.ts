@@ -7,8 +7,8 @@ import { loadTf } from '../src/ml/backend.js';
 import type { Tf } from '../src/ml/backend.js';
 import {
   classificationMetrics, folderModelHandler, initMlpWeights, MlpSpecError, predictMlp, resolveMlp, saveMlp, toLayersModel, trainMlp,
-} from '../src/ml/mlp.js';
-import type { EpochMetrics, LabelledData, MlpSpec, MlpWeights, TrainOptions } from '../src/ml/mlp.js';
+} from '../src/ml/mlp/index.js';
+import type { EpochMetrics, LabelledData, MlpSpec, MlpWeights, TrainOptions } from '../src/ml/mlp/index.js';
 import { stage as evaluate } from '../src/stages/evaluate.js';
 import type { EvaluationFile } from '../src/stages/evaluate.js';
 import { stage as train } from '../src/stages/train.js';

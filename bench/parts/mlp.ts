@@ -1,7 +1,7 @@
 /** The MLP part: one training epoch against PyTorch on the same number of threads. */
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { initMlpWeights } from '../../src/ml/mlp.js';
+import { initMlpWeights } from '../../src/ml/mlp/index.js';
 import { encodeNpy, ndarray } from '../../src/util/npy.js';
 import { BATCH, FIRST_LAYER, SEED, TARGETS, THREADS, say, threadWord, type BenchContext, type PartResult } from '../context.js';
 import { BENCH_MODEL, LEARNING_RATE, type MlpFigures } from '../jobs.js';

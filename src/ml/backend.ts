@@ -2,14 +2,15 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { installNativeMatMul, nativeMatMulWanted, type NativeMatMul } from './native-matmul.js';
+import type { Tf } from './tf.js';
 
 /** The TensorFlow.js backends seedflow can run on, fastest first. */
 export const BACKENDS = ['tensorflow', 'wasm', 'cpu'] as const;
 /** A backend's name, as TensorFlow.js spells it. */
 export type BackendName = (typeof BACKENDS)[number];
 
-/** The TensorFlow.js namespace. */
-export type Tf = typeof import('@tensorflow/tfjs');
+/** The TensorFlow.js namespace, named here too for the callers that load it through this module. */
+export type { Tf } from './tf.js';
 
 const require = createRequire(import.meta.url);
 

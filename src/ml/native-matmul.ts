@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import type { Tf } from './backend.js';
+import type { Tf } from './tf.js';
 
 /**
  * Matrix products on ONNX Runtime's native CPU kernels (MLAS), registered as TensorFlow.js kernels.

@@ -1,4 +1,4 @@
-import { classificationMetrics, loadLayersModelFromFolder, predictLayersModel } from '../ml/mlp.js';
+import { classificationMetrics, loadLayersModelFromFolder, predictLayersModel } from '../ml/mlp/index.js';
 import { loadTf } from '../ml/backend.js';
 import { isPlainObject } from '../util/json.js';
 import type { JsonObject } from '../util/json.js';

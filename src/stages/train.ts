@@ -1,8 +1,8 @@
 import { existsSync } from 'node:fs';
 import { loadTf } from '../ml/backend.js';
-import { MlpSpecError, resolveMlp, saveMlp, trainMlp } from '../ml/mlp.js';
-import type { EpochMetrics, LabelledData, Loss, MlpSpec, OptimizerName, ResolvedMlp } from '../ml/mlp.js';
-import { ACTIVATIONS, LOSSES, OPTIMIZERS } from '../ml/mlp.js';
+import { MlpSpecError, resolveMlp, saveMlp, trainMlp } from '../ml/mlp/index.js';
+import type { EpochMetrics, LabelledData, Loss, MlpSpec, OptimizerName, ResolvedMlp } from '../ml/mlp/index.js';
+import { ACTIVATIONS, LOSSES, OPTIMIZERS } from '../ml/mlp/index.js';
 import type { JsonObject } from '../util/json.js';
 import type { NdArray } from '../util/npy.js';
 import type { ArtifactReader } from './types.js';

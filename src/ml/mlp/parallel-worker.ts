@@ -6,15 +6,15 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Tensor } from '@tensorflow/tfjs';
-import { loadTf } from './backend.js';
-import { reportThreadError } from './thread-channel.js';
-import { batchGradients, resolveMlp } from './mlp.js';
-import { paramLayout, type GradientReply, type GradientRequest, type GradientWorkerInit } from './mlp-parallel.js';
-
+import { loadTf } from '../backend.js';
+import { reportThreadError } from '../thread-channel.js';
+import { batchGradients } from './model.js';
+import { paramLayout, type GradientReply, type GradientRequest, type GradientWorkerInit } from './parallel.js';
+import { resolveMlp } from './spec.js';
 
 async function serve(): Promise<void> {
   const port = parentPort;
-  if (port === null) throw new Error('mlp-worker must run as a worker thread');
+  if (port === null) throw new Error('the MLP gradient worker must run as a worker thread');
   const init = workerData as GradientWorkerInit;
   const { tf } = await loadTf();
   const net = resolveMlp(init.spec);

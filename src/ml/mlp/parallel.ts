@@ -6,8 +6,8 @@
  * costs one small message each way.
  */
 import { Worker } from 'node:worker_threads';
-import type { MlpSpec, ResolvedMlp } from './mlp.js';
-import { threadChannel, type ThreadErrorReply } from './thread-channel.js';
+import { threadChannel, type ThreadErrorReply } from '../thread-channel.js';
+import type { MlpSpec, ResolvedMlp } from './spec.js';
 
 /** Where each parameter tensor (kernel, bias, kernel, bias...) sits in a flat float32 array. */
 export interface ParamLayout {
@@ -95,7 +95,7 @@ export interface GradientPool {
 }
 
 function startWorker(init: GradientWorkerInit): Promise<GradientWorker> {
-  const worker = new Worker(new URL('./mlp-worker.js', import.meta.url), { workerData: init });
+  const worker = new Worker(new URL('./parallel-worker.js', import.meta.url), { workerData: init });
   const channel = threadChannel<GradientReply>(worker, 'MLP gradient worker');
   const close = (): Promise<void> => channel.close();
   const handle: GradientWorker = {
