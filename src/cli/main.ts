@@ -7,6 +7,7 @@ import { Store, StoreFileError, StoreLockedError } from '../cache/store.js';
 import { DiagnosticError } from '../errors/diagnostic.js';
 import { checkPipeline, preparePlan } from '../executor/prepare.js';
 import type { RunEvent } from '../executor/events.js';
+import { InstanceGraph } from '../plan/instance-graph.js';
 import { decide, type StoreFacts } from '../plan/states.js';
 import type { Plan } from '../plan/types.js';
 import { EXIT } from './exit-codes.js';
@@ -220,7 +221,8 @@ async function cmdDag(positionals: readonly string[], values: Values): Promise<n
   if (values.instances) {
     expansion.instances.forEach((i, n) => nodes.push({ id: `n${n}`, label: i.id }));
     const ids = new Map(expansion.instances.map((i, n) => [i.id, `n${n}`]));
-    for (const i of expansion.instances) for (const need of Object.values(i.needs).flat()) edges.push([ids.get(need) ?? '', ids.get(i.id) ?? '']);
+    const graph = new InstanceGraph(expansion.instances);
+    for (const i of expansion.instances) for (const need of graph.needsOf(i.id)) edges.push([ids.get(need) ?? '', ids.get(i.id) ?? '']);
   } else {
     for (const id of expansion.stages) {
       const axes = expansion.axes[id] ?? [];

@@ -13,9 +13,9 @@ function matches(combo: Combination, entry: Combination): boolean {
 /**
  * Expands the matrix into its combinations with GitHub Actions' rules: the
  * cartesian product of the axes, minus every combination matching an
- * `exclude` entry; then each `include` entry is merged into every combination
- * whose original values it does not change, or appended as a new combination
- * when it fits none.
+ * `exclude` entry; then each `include` entry is merged into every original
+ * combination whose original values it does not change, or appended as a new
+ * combination when it fits none.
  */
 export function expandMatrix(matrix: MatrixSpec, source: SourceFile): { combos: Combination[]; diagnostics: Diagnostic[] } {
   const diagnostics: Diagnostic[] = [];
@@ -36,21 +36,20 @@ export function expandMatrix(matrix: MatrixSpec, source: SourceFile): { combos: 
   if (declared && combos.length === 0) {
     diagnostics.push(source.atPath(['matrix', 'exclude'], 'the matrix is empty: "exclude" removes every combination', 'remove an exclude entry or add values to an axis', 'key'));
   }
-  const originals = combos.map((combo) => ({ ...combo }));
+  // Include entries are checked against the original combinations only, never against ones an
+  // earlier entry appended; with no axes there are none, and each entry is its own combination.
+  const originals = axes.length === 0 ? [] : combos.map((combo) => ({ ...combo }));
+  if (axes.length === 0) combos = [];
   for (const entry of matrix.include) {
     let merged = false;
-    combos.forEach((combo, i) => {
-      const original = originals[i] ?? {};
+    originals.forEach((original, i) => {
       const conflicts = Object.entries(entry).some(([axis, value]) => axis in original && canonicalJson(original[axis]) !== canonicalJson(value));
       if (!conflicts) {
-        Object.assign(combo, entry);
+        Object.assign(combos[i] ?? {}, entry);
         merged = true;
       }
     });
-    if (!merged) {
-      combos.push({ ...entry });
-      originals.push({ ...entry });
-    }
+    if (!merged) combos.push({ ...entry });
   }
   return { combos, diagnostics };
 }

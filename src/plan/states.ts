@@ -1,5 +1,6 @@
 import { explainChange } from '../cache/key.js';
 import type { ArtifactState, IndexEntry } from '../cache/store.js';
+import { InstanceGraph } from './instance-graph.js';
 import type { KeyedInstance, Plan } from './types.js';
 
 /** What `plan` says of an instance: cached, will run (and why), or left out by --only. */
@@ -28,25 +29,29 @@ export interface Selection {
  * changed (20 → 5)", "input cluster[k=10] changed", "forced", "artifact damaged".
  */
 export function decide(plan: Plan, facts: StoreFacts, selection: Selection): Map<string, InstanceState> {
-  const byId = new Map(plan.instances.map((i) => [i.id, i]));
+  const graph = new InstanceGraph(plan.instances);
   const owner = new Map(plan.instances.map((i) => [i.key, i.id]));
-  const selected = selectOnly(plan, selection.only, byId);
+  const selected = selection.only.length === 0
+    ? new Set(plan.instances.map((i) => i.id))
+    : graph.upstream(plan.instances.filter((i) => selection.only.includes(i.stage)).map((i) => i.id));
+  const forced = graph.downstream(plan.instances.filter((i) => selection.force.includes(i.stage) && selected.has(i.id)).map((i) => i.id));
   const states = new Map<string, InstanceState>();
+  // The forced stage each forced instance traces back to, through its first forced need.
   const forcedBy = new Map<string, string>();
   for (const instance of plan.instances) {
     if (!selected.has(instance.id)) {
       states.set(instance.id, { status: 'not-selected', reasons: ['not selected by --only'] });
       continue;
     }
-    const upstreamForce = Object.values(instance.needs).flat().map((id) => forcedBy.get(id)).find((s) => s !== undefined);
     if (selection.force.includes(instance.stage)) {
       forcedBy.set(instance.id, instance.stage);
       states.set(instance.id, { status: 'run', reasons: ['forced'] });
       continue;
     }
-    if (upstreamForce !== undefined) {
-      forcedBy.set(instance.id, upstreamForce);
-      states.set(instance.id, { status: 'run', reasons: [`forced upstream (${upstreamForce})`] });
+    if (forced.has(instance.id)) {
+      const by = graph.needsOf(instance.id).map((id) => forcedBy.get(id)).find((s) => s !== undefined) ?? '';
+      forcedBy.set(instance.id, by);
+      states.set(instance.id, { status: 'run', reasons: [`forced upstream (${by})`] });
       continue;
     }
     const artifact = facts.artifacts.get(instance.key) ?? { state: 'missing' };
@@ -66,16 +71,4 @@ function whyMissing(instance: KeyedInstance, previous: IndexEntry | undefined, o
   if (previous.key === instance.key) return ['artifact missing from the store'];
   const reasons = explainChange(previous.record, instance.record, (key) => owner.get(key));
   return reasons.length > 0 ? reasons : ['key changed'];
-}
-
-function selectOnly(plan: Plan, only: readonly string[], byId: ReadonlyMap<string, KeyedInstance>): Set<string> {
-  if (only.length === 0) return new Set(plan.instances.map((i) => i.id));
-  const selected = new Set<string>();
-  const visit = (id: string): void => {
-    if (selected.has(id)) return;
-    selected.add(id);
-    for (const need of Object.values(byId.get(id)?.needs ?? {}).flat()) visit(need);
-  };
-  for (const instance of plan.instances) if (only.includes(instance.stage)) visit(instance.id);
-  return selected;
 }

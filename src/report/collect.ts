@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { openArtifact, readManifest } from '../cache/artifact.js';
 import type { Store } from '../cache/store.js';
+import { InstanceGraph } from '../plan/instance-graph.js';
 import type { KeyedInstance, Plan } from '../plan/types.js';
 import { rowOf, type ResultRow } from '../stages/aggregate.js';
 import type { JsonValue } from '../util/json.js';
@@ -68,20 +69,13 @@ export function flattenMatrix(matrix: Readonly<Record<string, JsonValue>>): Resu
 }
 
 /** The nearest instance upstream of `start` (itself excluded) made by a stage of `type`. */
-export function upstreamOfType(plan: Plan, start: KeyedInstance, type: string): KeyedInstance | undefined {
-  const byId = new Map(plan.instances.map((i) => [i.id, i]));
-  const queue = Object.values(start.needs).flat();
-  const seen = new Set<string>();
-  while (queue.length > 0) {
-    const id = queue.shift() ?? '';
-    if (seen.has(id)) continue;
-    seen.add(id);
-    const instance = byId.get(id);
-    if (instance === undefined) continue;
-    if (instance.type.name === type) return instance;
-    queue.push(...Object.values(instance.needs).flat());
-  }
-  return undefined;
+export function upstreamOfType(graph: InstanceGraph<KeyedInstance>, start: KeyedInstance, type: string): KeyedInstance | undefined {
+  return lineage(graph, start).find((instance) => instance.type.name === type);
+}
+
+/** Everything upstream of `start` (itself excluded), nearest first. */
+function lineage(graph: InstanceGraph<KeyedInstance>, start: KeyedInstance): KeyedInstance[] {
+  return [...graph.upstream(graph.needsOf(start.id))].map((id) => graph.node(id)).filter((i): i is KeyedInstance => i !== undefined);
 }
 
 /**
@@ -89,21 +83,10 @@ export function upstreamOfType(plan: Plan, start: KeyedInstance, type: string): 
  * are in the store, named as in the aggregate's rows (`seed-labels.labelAccuracy`):
  * a failed training still shows how good its seed labels were.
  */
-async function upstreamSummaries(plan: Plan, store: Store, cell: KeyedInstance): Promise<ResultRow> {
-  const byId = new Map(plan.instances.map((i) => [i.id, i]));
-  const found: KeyedInstance[] = [];
-  const queue = Object.values(cell.needs).flat();
-  const seen = new Set<string>();
-  while (queue.length > 0) {
-    const instance = byId.get(queue.shift() ?? '');
-    if (instance === undefined || seen.has(instance.id)) continue;
-    seen.add(instance.id);
-    found.push(instance);
-    queue.push(...Object.values(instance.needs).flat());
-  }
+async function upstreamSummaries(graph: InstanceGraph<KeyedInstance>, store: Store, cell: KeyedInstance): Promise<ResultRow> {
   const row: ResultRow = {};
   // Farthest first, so a nearer stage of the same type wins, as in the aggregate's rows.
-  for (const instance of found.reverse()) {
+  for (const instance of lineage(graph, cell).reverse()) {
     if ((await store.state(instance.key)).state !== 'ok') continue;
     const { summary } = await readManifest(store.objectDir(instance.key));
     if (summary !== null && typeof summary === 'object' && !Array.isArray(summary)) Object.assign(row, flattenMatrix({ [instance.type.name]: summary }));
@@ -117,9 +100,10 @@ async function upstreamSummaries(plan: Plan, store: Store, cell: KeyedInstance):
  * train summaries. Cells not yet computed (or damaged) are kept, marked so.
  */
 export async function collectResults(plan: Plan, store: Store): Promise<ResultsTable> {
+  const graph = new InstanceGraph(plan.instances);
   const cells: Cell[] = [];
   for (const instance of plan.instances.filter((i) => i.type.name === CELL_TYPE)) {
-    const trainer = upstreamOfType(plan, instance, 'train');
+    const trainer = upstreamOfType(graph, instance, 'train');
     const base = { id: instance.id, stage: instance.stage, matrix: instance.matrix, key: instance.key, ...(trainer ? { train: { id: trainer.id, key: trainer.key } } : {}) };
     const state = await store.state(instance.key);
     if (state.state === 'ok') {
@@ -127,7 +111,7 @@ export async function collectResults(plan: Plan, store: Store): Promise<ResultsT
       cells.push({ ...base, status: 'ok', row: { stage: row['stage'] ?? instance.stage, status: 'ok', ...row } });
     } else {
       const status = state.state;
-      const row: ResultRow = { stage: instance.stage, status, ...flattenMatrix(instance.matrix), ...(await upstreamSummaries(plan, store, instance)) };
+      const row: ResultRow = { stage: instance.stage, status, ...flattenMatrix(instance.matrix), ...(await upstreamSummaries(graph, store, instance)) };
       cells.push({ ...base, status, ...(state.state === 'damaged' ? { reason: state.reason } : {}), row });
     }
   }
