@@ -1,4 +1,4 @@
-import type { KMeansAlgorithm, KMeansInit } from '../ml/kmeans.js';
+import type { KMeansAlgorithm, KMeansInit } from '../ml/kmeans/kmeans.js';
 import { ndarray } from '../util/npy.js';
 import type { ArtifactReader, StageType } from './types.js';
 import { StageUserError } from './types.js';
@@ -93,7 +93,7 @@ export const stage: StageType<KMeansParams> = {
     const { points, n, d } = await trainFeatures(inputs.byType('split'));
     const { k } = params;
     if (k > n) throw new StageUserError(`k is ${k} but the training set has only ${n} images`, 'choose k at most the number of training images');
-    const [{ loadTf }, { kmeans }] = await Promise.all([import('../ml/backend.js'), import('../ml/kmeans.js')]);
+    const [{ loadTf }, { kmeans }] = await Promise.all([import('../ml/backend.js'), import('../ml/kmeans/kmeans.js')]);
     const { tf } = await loadTf((message) => ctx.log('warn', message));
     const result = await kmeans(tf, points, n, d, {
       k,
