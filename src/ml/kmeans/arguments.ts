@@ -1,5 +1,6 @@
 import { KMEANS_ALGORITHMS, KMEANS_INITS, type KMeansOptions } from './types.js';
 
+/** Throws a RangeError when the points, k, the initial centres or the algorithm are unusable. */
 export function checkArguments(points: Float32Array, n: number, d: number, options: KMeansOptions): void {
   const { k } = options;
   if (!Number.isInteger(n) || !Number.isInteger(d) || n < 1 || d < 1) throw new RangeError(`k-means needs n >= 1 and d >= 1 (got ${n} x ${d})`);

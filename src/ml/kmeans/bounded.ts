@@ -1,4 +1,4 @@
-import { DOUBLE_SLACK, exactDistances, stepOperands } from './distance.js';
+import { DOUBLE_SLACK, exactDistances, squaredDistance, stepOperands } from './distance.js';
 import { assignAll } from './threads.js';
 import type { BoundsParams, KMeansResult, RunSetup, StepOutput } from './types.js';
 import { INCREMENTAL_SHARE, moveRow, relocateEmptyClusters, updateCenters, yieldToEventLoop } from './update.js';
@@ -8,11 +8,7 @@ export function halfGaps(centers: Float32Array, k: number, d: number): Float64Ar
   const half = new Float64Array(k).fill(Infinity);
   for (let a = 0; a < k; a++) {
     for (let b = a + 1; b < k; b++) {
-      let s = 0;
-      for (let f = 0, p = a * d, q = b * d; f < d; f++, p++, q++) {
-        const v = (centers[p] as number) - (centers[q] as number);
-        s += v * v;
-      }
+      const s = squaredDistance(centers, centers, d, a, b);
       const h = 0.5 * Math.sqrt(s) * (1 - DOUBLE_SLACK);
       if (h < (half[a] as number)) half[a] = h;
       if (h < (half[b] as number)) half[b] = h;
@@ -25,11 +21,7 @@ export function halfGaps(centers: Float32Array, k: number, d: number): Float64Ar
 export function centreMoves(before: Float32Array, after: Float32Array, k: number, d: number): Float64Array {
   const moves = new Float64Array(k);
   for (let j = 0; j < k; j++) {
-    let s = 0;
-    for (let f = 0, q = j * d; f < d; f++, q++) {
-      const v = (after[q] as number) - (before[q] as number);
-      s += v * v;
-    }
+    const s = squaredDistance(after, before, d, j, j);
     moves[j] = Math.sqrt(s) * (1 + DOUBLE_SLACK);
   }
   return moves;

@@ -46,7 +46,7 @@ export function stepOperands(centers: Float32Array, k: number, d: number): { cen
 /** Slack on distances computed in double from float32 values, so that a bound never ends up on the wrong side. */
 export const DOUBLE_SLACK = 1e-9;
 
-/** Exact squared distance of point i to centre j, in double precision. */
+/** Exact squared distance of row i of `points` to row j of `centers` (both d wide), in double precision: the one copy of this loop. */
 export function squaredDistance(points: Float32Array, centers: Float32Array, d: number, i: number, j: number): number {
   let s = 0;
   for (let f = 0, p = i * d, q = j * d; f < d; f++, p++, q++) {
@@ -61,11 +61,7 @@ export function exactDistances(points: Float32Array, n: number, d: number, cente
   const distances = new Float32Array(n);
   let inertia = 0;
   for (let i = 0; i < n; i++) {
-    let s = 0;
-    for (let f = 0, p = i * d, q = (labels[i] as number) * d; f < d; f++, p++, q++) {
-      const v = (points[p] as number) - (centers[q] as number);
-      s += v * v;
-    }
+    const s = squaredDistance(points, centers, d, i, labels[i] as number);
     distances[i] = Math.sqrt(s);
     inertia += s;
   }

@@ -1,5 +1,5 @@
 import { checkArguments } from './arguments.js';
-import { exactDistances } from './distance.js';
+import { exactDistances, squaredDistance } from './distance.js';
 import { DEFAULTS, type KMeansOptions, type KMeansResult } from './types.js';
 
 /**
@@ -26,11 +26,7 @@ export async function kmeansReference(
     let best = 0;
     let bestDist = Infinity;
     for (let j = 0; j < k; j++) {
-      let s = 0;
-      for (let f = 0; f < d; f++) {
-        const v = (points[i * d + f] as number) - (centers[j * d + f] as number);
-        s += v * v;
-      }
+      const s = squaredDistance(points, centers, d, i, j);
       if (s < bestDist) {
         best = j;
         bestDist = s;

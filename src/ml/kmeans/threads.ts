@@ -4,6 +4,7 @@ import { threadChannel } from '../thread-channel.js';
 import { KMeansShard } from './shard.js';
 import type { BoundsParams, ShardHandle, ShardInit, ShardReply, ShardRequest, StepOutput, StepParams } from './types.js';
 
+/** A shard served on this thread. */
 export function localShard(shard: KMeansShard, lo: number, hi: number): ShardHandle {
   return {
     lo,
@@ -13,6 +14,7 @@ export function localShard(shard: KMeansShard, lo: number, hi: number): ShardHan
   };
 }
 
+/** A shard served by a worker thread, which gets its own copy of rows [lo, hi); resolves once the worker is ready. */
 export async function workerShard(points: Float32Array, lo: number, hi: number, d: number, chunkRows: number): Promise<ShardHandle> {
   const rows = points.slice(lo * d, hi * d);
   const init: ShardInit = { points: rows, rows: hi - lo, d, chunkRows };
@@ -39,6 +41,7 @@ export async function workerShard(points: Float32Array, lo: number, hi: number, 
   };
 }
 
+/** Splits the rows into at most `threads` blocks of whole chunks: the first on this thread, the others on worker threads (listed first). */
 export async function openShards(tf: Tf, points: Float32Array, n: number, d: number, threads: number, chunkRows: number): Promise<ShardHandle[]> {
   const chunks = Math.ceil(n / chunkRows);
   const count = Math.max(1, Math.min(Math.floor(threads), chunks));
