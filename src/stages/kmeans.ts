@@ -82,8 +82,8 @@ export const stage: StageType<KMeansParams> = {
       },
       algorithm: {
         description:
-          "How each iteration finds the nearest centres: 'auto' is 'lloyd' where matrix products run natively (ONNX Runtime or native TensorFlow) and 'elkan' on the wasm backend's own products; 'hamerly' keeps two distance bounds per image and recomputes only the images whose centre may change; 'elkan' keeps a bound per image and centre (more memory: images x k numbers), which skips more work with many clusters; 'lloyd' recomputes every distance. All give the same clusters.",
-        enum: ['auto', 'hamerly', 'elkan', 'lloyd'],
+          "How each iteration finds the nearest centres: 'auto' is 'lloyd' where matrix products run natively (ONNX Runtime or native TensorFlow) and 'elkan' on the wasm backend's own products; 'hamerly' keeps two distance bounds per image and recomputes only the images whose centre may change; 'elkan' keeps a bound per image and centre (more memory: images x k numbers), which skips more work with many clusters; 'lloyd' recomputes every distance. All give the same clusters. 'reference' runs the ml-kmeans package from the same seeded k-means++ starts to its fixed point (tol is not used): slow, to cross-check results on small data.",
+        enum: ['auto', 'hamerly', 'elkan', 'lloyd', 'reference'],
         default: 'auto',
       },
     },

@@ -6,6 +6,7 @@ import { bounded } from './bounded.js';
 import { meanVariance, rowNorms } from './distance.js';
 import { kmeansPlusPlus, randomCenters } from './init.js';
 import { lloyd } from './lloyd.js';
+import { kmeansReference } from './reference.js';
 import { openShards } from './threads.js';
 import { DEFAULTS, type KMeansOptions, type KMeansResult, type RunSetup } from './types.js';
 
@@ -38,7 +39,8 @@ export async function kmeans(tf: Tf, points: Float32Array, n: number, d: number,
   const tolerance = tol === 0 ? 0 : tol * meanVariance(points, n, d);
   const asked = options.algorithm ?? DEFAULTS.algorithm;
   const algorithm = asked === 'auto' ? (productsNative(tf) ? 'lloyd' : 'elkan') : asked;
-  const shards = await openShards(tf, points, n, d, options.threads ?? DEFAULTS.threads, chunkRows);
+  // The reference runs on plain arrays in this thread and needs no shards.
+  const shards = algorithm === 'reference' ? [] : await openShards(tf, points, n, d, options.threads ?? DEFAULTS.threads, chunkRows);
   const setup: RunSetup = { shards, points, norms, n, d, k, maxIter, tolerance, options };
   try {
     let best: KMeansResult | null = null;
@@ -50,7 +52,10 @@ export async function kmeans(tf: Tf, points: Float32Array, n: number, d: number,
         (method === 'random'
           ? randomCenters(points, n, d, k, random)
           : kmeansPlusPlus(tf, points, n, d, k, random, options.initSampleSize ?? DEFAULTS.initSampleSize));
-      const result = algorithm === 'lloyd' ? await lloyd(setup, initial, run) : await bounded(setup, initial, run, algorithm === 'elkan');
+      const result =
+        algorithm === 'reference'
+          ? await kmeansReference(points, n, d, { ...options, init: initial })
+          : algorithm === 'lloyd' ? await lloyd(setup, initial, run) : await bounded(setup, initial, run, algorithm === 'elkan');
       if (best === null || result.inertia < best.inertia) best = result;
     }
     if (best === null) throw new Error('k-means ran no run');

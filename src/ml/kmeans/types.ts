@@ -16,8 +16,11 @@ export type KMeansInit = (typeof KMEANS_INITS)[number];
  * float ties). `auto` picks `lloyd` where products are native (ONNX Runtime or
  * native TensorFlow: the bounds' bookkeeping then costs more than the
  * products it saves) and `elkan` on the wasm backend's own products.
+ *
+ * `reference` runs the `ml-kmeans` package from the same seeded starts to its
+ * fixed point (the tolerance is not used): slow, for cross-checking on small data.
  */
-export const KMEANS_ALGORITHMS = ['auto', 'hamerly', 'elkan', 'lloyd'] as const;
+export const KMEANS_ALGORITHMS = ['auto', 'hamerly', 'elkan', 'lloyd', 'reference'] as const;
 
 /** An iteration algorithm's name. */
 export type KMeansAlgorithm = (typeof KMEANS_ALGORITHMS)[number];
