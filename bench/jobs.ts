@@ -3,7 +3,7 @@
  * child answers. Each seedflow measurement runs in a fresh process so that
  * its peak memory is its own and no backend state carries over.
  */
-import type { KMeansAlgorithm } from '../src/ml/kmeans.js';
+import type { KMeansAlgorithm } from '../src/ml/kmeans/kmeans.js';
 import type { MlpSpec } from '../src/ml/mlp/index.js';
 import { DEFAULT_MODEL } from '../src/stages/train.js';
 

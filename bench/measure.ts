@@ -4,7 +4,7 @@
  */
 import { readNpy } from '../src/util/npy.js';
 import { loadTf, type Tf } from '../src/ml/backend.js';
-import { kmeans } from '../src/ml/kmeans.js';
+import { kmeans } from '../src/ml/kmeans/kmeans.js';
 import { trainMlp } from '../src/ml/mlp/index.js';
 import { loadTrainingImages } from './data.js';
 import {

@@ -6,7 +6,7 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { detectCompute, loadTf, nativeProductsIn } from '../../src/ml/backend.js';
-import { KMEANS_ALGORITHMS, kmeansPlusPlus, type KMeansAlgorithm } from '../../src/ml/kmeans.js';
+import { KMEANS_ALGORITHMS, kmeansPlusPlus, type KMeansAlgorithm } from '../../src/ml/kmeans/kmeans.js';
 import { stage as kmeansStage } from '../../src/stages/kmeans.js';
 import { encodeNpy, ndarray } from '../../src/util/npy.js';
 import { Random } from '../../src/util/random.js';

@@ -1,4 +1,4 @@
-import type { KMeansAlgorithm, KMeansInit } from '../ml/kmeans.js';
+import type { KMeansAlgorithm, KMeansInit } from '../ml/kmeans/kmeans.js';
 import { ndarray } from '../util/npy.js';
 import type { ArtifactReader, StageType } from './types.js';
 import { StageUserError } from './types.js';
@@ -82,8 +82,8 @@ export const stage: StageType<KMeansParams> = {
       },
       algorithm: {
         description:
-          "How each iteration finds the nearest centres: 'auto' is 'lloyd' where matrix products run natively (ONNX Runtime or native TensorFlow) and 'elkan' on the wasm backend's own products; 'hamerly' keeps two distance bounds per image and recomputes only the images whose centre may change; 'elkan' keeps a bound per image and centre (more memory: images x k numbers), which skips more work with many clusters; 'lloyd' recomputes every distance. All give the same clusters.",
-        enum: ['auto', 'hamerly', 'elkan', 'lloyd'],
+          "How each iteration finds the nearest centres: 'auto' is 'lloyd' where matrix products run natively (ONNX Runtime or native TensorFlow) and 'elkan' on the wasm backend's own products; 'hamerly' keeps two distance bounds per image and recomputes only the images whose centre may change; 'elkan' keeps a bound per image and centre (more memory: images x k numbers), which skips more work with many clusters; 'lloyd' recomputes every distance. All give the same clusters. 'reference' runs the ml-kmeans package from the same seeded k-means++ starts to its fixed point (tol is not used): slow, to cross-check results on small data.",
+        enum: ['auto', 'hamerly', 'elkan', 'lloyd', 'reference'],
         default: 'auto',
       },
     },
@@ -93,7 +93,7 @@ export const stage: StageType<KMeansParams> = {
     const { points, n, d } = await trainFeatures(inputs.byType('split'));
     const { k } = params;
     if (k > n) throw new StageUserError(`k is ${k} but the training set has only ${n} images`, 'choose k at most the number of training images');
-    const [{ loadTf }, { kmeans }] = await Promise.all([import('../ml/backend.js'), import('../ml/kmeans.js')]);
+    const [{ loadTf }, { kmeans }] = await Promise.all([import('../ml/backend.js'), import('../ml/kmeans/kmeans.js')]);
     const { tf } = await loadTf((message) => ctx.log('warn', message));
     const result = await kmeans(tf, points, n, d, {
       k,

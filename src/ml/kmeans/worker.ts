@@ -3,14 +3,15 @@
  * TensorFlow.js backend and answers assignment steps for it.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { loadTf } from './backend.js';
-import { reportThreadError } from './thread-channel.js';
-import { KMeansShard, type ShardInit, type ShardReply, type ShardRequest } from './kmeans.js';
+import { loadTf } from '../backend.js';
+import { reportThreadError } from '../thread-channel.js';
+import { KMeansShard } from './shard.js';
+import type { ShardInit, ShardReply, ShardRequest } from './types.js';
 
 
 async function serve(): Promise<void> {
   const port = parentPort;
-  if (port === null) throw new Error('kmeans-worker must run as a worker thread');
+  if (port === null) throw new Error('the k-means worker must run as a worker thread');
   const init = workerData as ShardInit;
   const { tf } = await loadTf();
   const shard = new KMeansShard(tf, init.points, init.rows, init.d, init.chunkRows);
