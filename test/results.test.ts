@@ -239,11 +239,11 @@ describe('results, report and run history of a tiny pipeline', () => {
       const cluster = stage('cluster[k=3]');
       assert.equal(cluster.outcome, 'cached');
       assert.equal(cluster.duration_ms, null);
-      assert.equal((JSON.parse(cluster.summary) as { k: number }).k, 3);
+      assert.equal((JSON.parse(cluster.summary) as { metrics: { k: number } }).metrics.k, 3);
       const train = stage('train[k=3 seeding.strategy=full]');
       assert.equal(train.outcome, 'executed');
       assert.ok((train.duration_ms ?? 0) > 0);
-      assert.equal((JSON.parse(train.summary) as { epochs: number }).epochs, 1);
+      assert.equal((JSON.parse(train.summary) as { metrics: { epochs: number } }).metrics.epochs, 1);
     } finally {
       db.close();
     }

@@ -1,7 +1,8 @@
-import { makeInputs, openArtifact } from '../cache/artifact.js';
 import type { StageSource } from '../plan/types.js';
 import { makeContext } from '../stages/context.js';
+import { makeInputs, openArtifact } from '../stages/inputs.js';
 import { loadStage } from '../stages/registry.js';
+import { summaryProblem } from '../stages/summary.js';
 import { StageUserError, type StageProgress } from '../stages/types.js';
 import type { JsonValue } from '../util/json.js';
 
@@ -66,7 +67,15 @@ export async function executeTask(task: Task, reporter: TaskReporter, signal: Ab
     progress: (progress) => reporter.progress(progress),
     files: task.files,
   });
-  const summary = await stage.run(makeInputs(byNeed), task.params as never, ctx);
+  const summary: unknown = await stage.run(makeInputs(byNeed), task.params as never, ctx);
   signal.throwIfAborted();
-  return summary ?? null;
+  if (summary === undefined || summary === null) return null;
+  const problem = summaryProblem(summary);
+  if (problem !== null) {
+    throw new StageUserError(
+      `stage type "${stage.name}" returned a summary of the wrong shape: ${problem}`,
+      'return { metrics: { name: number | null }, timings: { name: seconds }, details?: { name: JSON } } from run, or nothing',
+    );
+  }
+  return summary as JsonValue;
 }
