@@ -62,6 +62,27 @@ describe('bad data', () => {
     assert.deepEqual(await storedStages(rig), []);
   });
 
+  it('a stage missing its split input fails as the user\'s mistake, with the hint to add it to needs', async () => {
+    const rig = await Rig.create();
+    await writeTinyIdx(join(rig.dir, 'data'));
+    await rig.write('p.yaml', `name: no-split
+stages:
+  data: { uses: dataset, with: { name: fashion-mnist, path: ./data } }
+  seed: { uses: seed-labels, needs: [data], with: { strategy: all } }
+`);
+    const json = await rig.run(['run', 'p.yaml', '--json']);
+    assert.equal(json.code, 1, json.stderr);
+    const end = json.events.find((e) => e.event === 'stage-end' && e.id === 'seed');
+    assert.ok(end && end.event === 'stage-end' && end.status === 'failed');
+    assert.ok(end.failure?.reason === 'user-error', JSON.stringify(end.failure));
+    assert.match(end.failure.message, /none of its needs is a "split" stage \(it needs data \(dataset\)\)/);
+    assert.equal(end.failure.hint, "add a split stage to this stage's needs");
+    const human = await rig.run(['run', 'p.yaml']);
+    assert.equal(human.code, 1);
+    assert.match(human.stderr, /✗ seed failed: .*"split" stage.*\n\s+hint: add a split stage to this stage's needs/);
+    assert.doesNotMatch(human.stderr, /internal error|at .*\.js:\d+/);
+  });
+
   it('data that cannot be found is a located error at the dataset stage, exit code 2', async () => {
     const rig = await Rig.create();
     await rig.write('p.yaml', tinyPipeline('./nowhere'));

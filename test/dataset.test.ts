@@ -125,7 +125,7 @@ describe('the dataset stage', () => {
     const files = await dataset.files?.(params, quiet);
     assert.deepEqual(files, IDX_FILES.map((f) => join(dir, `${f}.gz`)));
     const { artifact } = await runStage(dataset, params);
-    assert.deepEqual(artifact.summary, { train: 60, test: 10, classes: 10 });
+    assert.deepEqual(artifact.summary, { metrics: { train: 60, test: 10, classes: 10 }, timings: {} });
     const x = await artifact.readNpy('train_x.npy');
     assert.equal(x.dtype, 'uint8');
     assert.deepEqual(x.shape, [60, ROWS * COLS]);
@@ -171,7 +171,7 @@ describe('CSV data sets', () => {
     await writeFile(join(root, 'test.csv.gz'), gzipSync(`${header}9,10,1,11,12\n`));
     const params: DatasetParams = { name: 'csv', train: join(root, 'train.csv'), test: join(root, 'test.csv.gz'), label_column: 'label' };
     const { artifact } = await runStage(dataset, params);
-    assert.deepEqual(artifact.summary, { train: 2, test: 1, classes: 3 });
+    assert.deepEqual(artifact.summary, { metrics: { train: 2, test: 1, classes: 3 }, timings: {} });
     const x = await artifact.readNpy('train_x.npy');
     assert.deepEqual(x.shape, [2, 4]);
     assert.deepEqual(Array.from(x.data), [1, 2, 3, 4, 5, 6, 7, 8]);
@@ -187,7 +187,7 @@ describe('CSV data sets', () => {
     await writeFile(join(root, 'test.csv'), '0,0,0,0,0,0,0\n');
     const params: DatasetParams = { name: 'csv', train: join(root, 'train.csv'), test: join(root, 'test.csv'), label_column: 0, classes: 5, shape: [2, 3] };
     const { artifact } = await runStage(dataset, params);
-    assert.deepEqual(artifact.summary, { train: 2, test: 1, classes: 5 });
+    assert.deepEqual(artifact.summary, { metrics: { train: 2, test: 1, classes: 5 }, timings: {} });
     assert.deepEqual((await artifact.readJson<DatasetMeta>('meta.json')).shape, [2, 3]);
   });
 
@@ -340,7 +340,7 @@ describe('the split stage', () => {
   test('by default training takes the first images, validation the last ones, and the test set is kept', async () => {
     const source = await makeDataset();
     const { artifact } = await runStage(split, defaults, { data: [source] });
-    assert.deepEqual(artifact.summary, { train: 55, validation: 5, test: 10 });
+    assert.deepEqual(artifact.summary, { metrics: { train: 55, validation: 5, test: 10 }, timings: {} });
     const all = await source.readNpy('train_x.npy');
     const width = ROWS * COLS;
     assert.deepEqual((await artifact.readNpy('x_train.npy')).data, all.data.slice(0, 55 * width));
@@ -355,7 +355,7 @@ describe('the split stage', () => {
   test('a fractional validation takes that share of the training images, and train can be smaller', async () => {
     const source = await makeDataset();
     const { artifact } = await runStage(split, { ...defaults, validation: 0.25, train: 20 }, { data: [source] });
-    assert.deepEqual(artifact.summary, { train: 20, validation: 15, test: 10 });
+    assert.deepEqual(artifact.summary, { metrics: { train: 20, validation: 15, test: 10 }, timings: {} });
     assert.deepEqual((await artifact.readNpy('x_val.npy')).shape, [15, ROWS * COLS]);
   });
 

@@ -326,6 +326,15 @@ stages:
     assert.doesNotMatch(human.stderr, /at .*\.js:\d+/);
   });
 
+  it('a local stage returning a summary of the wrong shape fails as a user error, not a crash', async () => {
+    const rig = await Rig.create();
+    await rig.write('p.yaml', `name: bad-summary\nstages:\n  odd: { uses: ${STAGES}/bad-summary.mjs }\n`);
+    const result = await rig.run(['run', 'p.yaml']);
+    assert.equal(result.code, 1, result.stderr);
+    assert.match(result.stderr, /✗ odd failed: stage type "bad-summary" returned a summary of the wrong shape: it has fields "accuracy", "seconds" besides metrics, timings and details\n\s+hint: return \{ metrics/);
+    assert.doesNotMatch(result.stderr, /internal error|at .*\.js:\d+/);
+  });
+
   it('two runs on one store: the second refuses with exit code 3 while the first holds the lock', async () => {
     const rig = await Rig.create();
     await rig.write('p.yaml', grid(rig, { sleep: 1500 }));

@@ -251,7 +251,7 @@ function fakeSplit(x: Uint8Array, y: Int32Array, d: number): StageType<Record<st
         await ctx.writeNpy(`y_${part}.npy`, ndarray('int32', [1], y.slice(0, 1)));
       }
       await ctx.writeJson('meta.json', { classes: ['a', 'b', 'c'], shape: [d] });
-      return { train: n };
+      return { metrics: { train: n }, timings: {} };
     },
   };
 }
@@ -298,7 +298,7 @@ describe('kmeans stage', () => {
     assert.deepEqual(centers.data, direct.centers);
     assert.deepEqual(assignment.data, direct.assignment);
     assert.ok(samePartition(direct.assignment, truth));
-    const summary = artifact.summary as Record<string, number>;
+    const summary = artifact.summary?.metrics ?? {};
     assert.deepEqual([summary['k'], summary['n'], summary['iterations']], [3, 30, direct.iterations]);
     assert.ok(Math.abs((summary['inertia'] ?? NaN) - direct.inertia) < 1e-9);
     assert.equal(progress.length, direct.iterations);
@@ -346,7 +346,7 @@ describe('seed-labels stage', () => {
   async function seed(params: Record<string, unknown>, inputs?: Record<string, ArtifactReader[]>) {
     const { artifact } = await runStage(seedLabels, withDefaults<SeedLabelsParams>(seedLabels, params), inputs ?? { data: [split], clusters: [clusters] });
     const read = async (name: string) => Array.from((await artifact.readNpy(name)).data);
-    return { artifact, read, summary: artifact.summary as Record<string, unknown> };
+    return { artifact, read, summary: artifact.summary };
   }
 
   test('full labels every image with its cluster representative\'s label', async () => {
@@ -354,14 +354,14 @@ describe('seed-labels stage', () => {
     assert.deepEqual(await read('indices.npy'), [0, 1, 2, 3, 4, 5, 6, 7]);
     assert.deepEqual(await read('y.npy'), [1, 1, 1, 2, 2, 2, 2, 1]);
     // Wrong: image 2 (true 0) and image 5 (true 0).
-    assert.deepEqual(summary, { strategy: 'full', samples: 8, trueLabelsUsed: 3, labelAccuracy: 0.75, clusters: 4 });
+    assert.deepEqual(summary, { metrics: { samples: 8, trueLabelsUsed: 3, labelAccuracy: 0.75, clusters: 4 }, timings: {}, details: { strategy: 'full' } });
   });
 
   test('part keeps the given share of each cluster nearest its centre, rounded up', async () => {
     const half = await seed({ strategy: 'part', percent: 50 });
     assert.deepEqual(await half.read('indices.npy'), [1, 2, 4, 5, 7]);
     assert.deepEqual(await half.read('y.npy'), [1, 1, 2, 2, 1]);
-    assert.deepEqual(half.summary, { strategy: 'part', samples: 5, trueLabelsUsed: 3, labelAccuracy: 0.6, clusters: 4 });
+    assert.deepEqual(half.summary, { metrics: { samples: 5, trueLabelsUsed: 3, labelAccuracy: 0.6, clusters: 4 }, timings: {}, details: { strategy: 'part' } });
     const tenth = await seed({ strategy: 'part', percent: 10 });
     assert.deepEqual(await tenth.read('indices.npy'), [1, 4, 7]);
     const whole = await seed({ strategy: 'part', percent: 100 });
@@ -372,7 +372,7 @@ describe('seed-labels stage', () => {
     const { read, summary } = await seed({ strategy: 'representatives' });
     assert.deepEqual(await read('indices.npy'), [1, 4, 7]);
     assert.deepEqual(await read('y.npy'), [1, 2, 1]);
-    assert.deepEqual(summary, { strategy: 'representatives', samples: 3, trueLabelsUsed: 3, labelAccuracy: 1, clusters: 4 });
+    assert.deepEqual(summary, { metrics: { samples: 3, trueLabelsUsed: 3, labelAccuracy: 1, clusters: 4 }, timings: {}, details: { strategy: 'representatives' } });
   });
 
   test('centers are the non-empty clusters\' centres labelled like their representatives', async () => {
@@ -382,7 +382,7 @@ describe('seed-labels stage', () => {
     assert.deepEqual(x.data, centers.slice(0, 3 * d));
     assert.deepEqual(await read('y.npy'), [1, 2, 1]);
     await assert.rejects(artifact.readNpy('indices.npy'));
-    assert.deepEqual(summary, { strategy: 'centers', samples: 3, trueLabelsUsed: 3, labelAccuracy: null, clusters: 4 });
+    assert.deepEqual(summary, { metrics: { samples: 3, trueLabelsUsed: 3, labelAccuracy: null, clusters: 4 }, timings: {}, details: { strategy: 'centers' } });
   });
 
   test('random draws n seeded images with their true labels and needs no clusters', async () => {
@@ -390,14 +390,14 @@ describe('seed-labels stage', () => {
     const expected = Array.from(new Random(5).permutation(8).slice(0, 3).sort());
     assert.deepEqual(await read('indices.npy'), expected);
     assert.deepEqual(await read('y.npy'), expected.map((i) => truth[i]));
-    assert.deepEqual(summary, { strategy: 'random', samples: 3, trueLabelsUsed: 3, labelAccuracy: 1, clusters: null });
+    assert.deepEqual(summary, { metrics: { samples: 3, trueLabelsUsed: 3, labelAccuracy: 1, clusters: null }, timings: {}, details: { strategy: 'random' } });
   });
 
   test('all keeps every image with its true label', async () => {
     const { read, summary } = await seed({ strategy: 'all' }, { data: [split] });
     assert.deepEqual(await read('indices.npy'), [0, 1, 2, 3, 4, 5, 6, 7]);
     assert.deepEqual(await read('y.npy'), Array.from(truth));
-    assert.deepEqual(summary, { strategy: 'all', samples: 8, trueLabelsUsed: 8, labelAccuracy: 1, clusters: null });
+    assert.deepEqual(summary, { metrics: { samples: 8, trueLabelsUsed: 8, labelAccuracy: 1, clusters: null }, timings: {}, details: { strategy: 'all' } });
   });
 
   test('a cluster strategy without a kmeans input tells the user to add one to needs', async () => {

@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import type { Browser } from 'playwright-core';
 import { browserMissing, launchBrowser } from './support/browser.js';
-import { Rig, type CliResult } from './support/rig.js';
+import { executed, Rig, type CliResult } from './support/rig.js';
 import { tinyPipeline, writeTinyIdx } from './support/tiny-data.js';
 
 interface JsonResults {
@@ -239,11 +239,31 @@ describe('results, report and run history of a tiny pipeline', () => {
       const cluster = stage('cluster[k=3]');
       assert.equal(cluster.outcome, 'cached');
       assert.equal(cluster.duration_ms, null);
-      assert.equal((JSON.parse(cluster.summary) as { k: number }).k, 3);
+      assert.equal((JSON.parse(cluster.summary) as { metrics: { k: number } }).metrics.k, 3);
       const train = stage('train[k=3 seeding.strategy=full]');
       assert.equal(train.outcome, 'executed');
       assert.ok((train.duration_ms ?? 0) > 0);
-      assert.equal((JSON.parse(train.summary) as { epochs: number }).epochs, 1);
+      assert.equal((JSON.parse(train.summary) as { metrics: { epochs: number } }).metrics.epochs, 1);
+    } finally {
+      db.close();
+    }
+  });
+
+  it('compare lists no difference between a run and its forced re-run, whose timings differ', async () => {
+    const cached = await rig.run(['run', 'tiny.yaml', '--json']);
+    assert.equal(cached.code, 0, cached.stderr);
+    const forced = await rig.run(['run', 'tiny.yaml', '--force', 'cluster', '--json']);
+    assert.equal(forced.code, 0, forced.stderr);
+    assert.ok(executed(forced).includes('cluster[k=2]'), 'cluster was not recomputed');
+    const compared = await rig.run(['compare', 'latest~1', 'latest', '--json']);
+    assert.equal(compared.code, 0, compared.stderr);
+    const comparison = JSON.parse(compared.stdout) as { params: unknown[]; metrics: unknown[] };
+    assert.deepEqual(comparison.metrics, []);
+    const db = new Database(join(rig.dir, 'artifacts', 'history.sqlite'), { readonly: true });
+    try {
+      const timings = (db.prepare("SELECT summary FROM stages WHERE id = 'cluster[k=2]' AND summary IS NOT NULL").all() as { summary: string }[])
+        .map((r) => (JSON.parse(r.summary) as { timings: { total: number } }).timings.total);
+      assert.ok(new Set(timings).size > 1, `the cluster's timings ${timings.join(', ')} should differ between executions`);
     } finally {
       db.close();
     }

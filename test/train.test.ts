@@ -79,7 +79,7 @@ function fakeSeeds(seed: { indices: Int32Array; y: Int32Array } | { x: Float32Ar
       await ctx.writeNpy('y.npy', ndarray('int32', [seed.y.length], seed.y));
       if ('indices' in seed) await ctx.writeNpy('indices.npy', ndarray('int32', [seed.indices.length], seed.indices));
       else await ctx.writeNpy('x.npy', ndarray('float32', [seed.y.length, seed.width], seed.x));
-      return { strategy: 'fake', samples: seed.y.length };
+      return { metrics: { samples: seed.y.length }, timings: {}, details: { strategy: 'fake' } };
     },
   };
 }
@@ -287,7 +287,7 @@ describe('train and evaluate stages', () => {
       schema: {},
       async run(_inputs, _params, ctx) {
         await saveMlp(tf, spec, weights, ctx.outDir);
-        return { samples: 42 };
+        return { metrics: { samples: 42 }, timings: {} };
       },
     };
     const one = (c: number): number[] => [0, 1, 2].map((i) => (i === c ? 255 : 0));
@@ -306,7 +306,7 @@ describe('train and evaluate stages', () => {
     const wrong = -Math.log(1 / (Math.exp(5) + 2));
     assert.ok(Math.abs(file.loss - (5 * right + 2 * wrong) / 7) < 1e-5, `loss ${file.loss}`);
     assert.deepEqual(file.classNames, ['a', 'b', 'c']);
-    assert.deepEqual(run.artifact.summary, { split: 'test', samples: 7, accuracy: file.accuracy, loss: file.loss, trainSamples: 42 });
+    assert.deepEqual(run.artifact.summary, { metrics: { samples: 7, accuracy: file.accuracy, loss: file.loss, trainSamples: 42 }, timings: {}, details: { split: 'test' } });
   });
 
   test('classification metrics give null accuracy to a class absent from the set', () => {
@@ -333,13 +333,15 @@ describe('train and evaluate stages', () => {
     assert.ok(trainRun.progress.every((p) => p.unit === 'epoch' && p.metrics?.['val_accuracy'] !== undefined));
     const history = await trainRun.artifact.readJson<EpochMetrics[]>('history.json');
     assert.equal(history.length, params.epochs);
-    const summary = trainRun.artifact.summary as { samples: number; epochs: number; backend: string; final: { val_accuracy: number } };
-    assert.equal(summary.samples, 300);
-    assert.equal(summary.backend.length > 0, true);
-    assert.ok(summary.final.val_accuracy > 0.95, `validation accuracy ${summary.final.val_accuracy}`);
+    const summary = trainRun.artifact.summary;
+    assert.equal(summary?.metrics['samples'], 300);
+    assert.equal(String(summary?.details?.['backend']).length > 0, true);
+    assert.equal(typeof summary?.timings['train'], 'number');
+    const valAccuracy = summary?.metrics['final.val_accuracy'] ?? NaN;
+    assert.ok(valAccuracy > 0.95, `validation accuracy ${valAccuracy}`);
 
     const evalRun = await runStage(evaluate, { split: 'test' }, { train: [trainRun.artifact], split: [splitRun.artifact] }, { root });
-    const accuracy = (evalRun.artifact.summary as { accuracy: number }).accuracy;
+    const accuracy = evalRun.artifact.summary?.metrics['accuracy'] ?? NaN;
     assert.ok(accuracy > 0.95, `test accuracy ${accuracy}`);
   });
 
@@ -352,9 +354,10 @@ describe('train and evaluate stages', () => {
     const seedsRun = await runStage(fakeSeeds({ x: Float32Array.from(data.x, (v) => v / 255), width, y: data.y }), {}, {}, { root });
     const params: TrainParams = { ...TRAIN_DEFAULTS, epochs: 8, batch_size: 20, model: { input_shape: [width], layers: [{ type: 'dense', units: 3, activation: 'softmax' }] } };
     const run = await runStage(train, params, { split: [splitRun.artifact], seeds: [seedsRun.artifact] }, { root });
-    const summary = run.artifact.summary as { samples: number; final: { accuracy: number } };
-    assert.equal(summary.samples, 120);
-    assert.ok(summary.final.accuracy > 0.9, `training accuracy ${summary.final.accuracy}`);
+    const metrics = run.artifact.summary?.metrics ?? {};
+    assert.equal(metrics['samples'], 120);
+    const accuracy = metrics['final.accuracy'] ?? NaN;
+    assert.ok(accuracy > 0.9, `training accuracy ${accuracy}`);
   });
 
   test("train's schema defaults are the report's configuration", () => {

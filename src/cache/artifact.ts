@@ -2,10 +2,8 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile, open } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
-import type { ArtifactReader, LineageEntry, StageInputs } from '../stages/types.js';
+import type { LineageEntry } from '../stages/types.js';
 import type { JsonValue } from '../util/json.js';
-import { readNpy } from '../util/npy.js';
-import { readPixels } from './pixels.js';
 import type { KeyRecord } from './key.js';
 
 /** The name of the file that marks an artifact complete; it is written last. */
@@ -106,50 +104,6 @@ export async function readManifest(dir: string): Promise<Manifest> {
   const manifest = await loadManifest(dir);
   if (typeof manifest === 'string') throw new Error(`${dir}: ${manifest}`);
   return manifest;
-}
-
-/** Opens a published artifact for reading by a stage. */
-export async function openArtifact(dir: string): Promise<ArtifactReader> {
-  const manifest = await readManifest(dir);
-  return {
-    key: manifest.key,
-    stage: manifest.stage,
-    type: manifest.type,
-    matrix: manifest.matrix,
-    dir,
-    summary: manifest.summary ?? null,
-    lineage: manifest.lineage ?? {},
-    path: (name) => join(dir, name),
-    readJson: async <T>(name: string) => JSON.parse(await readFile(join(dir, name), 'utf8')) as T,
-    readNpy: (name) => readNpy(join(dir, name)),
-    readPixels: (name) => readPixels(join(dir, name)),
-  };
-}
-
-/** Builds the inputs object a stage sees from the opened artifacts of each need. */
-export function makeInputs(byNeed: Readonly<Record<string, readonly ArtifactReader[]>>): StageInputs {
-  const ids = Object.keys(byNeed);
-  return {
-    ids,
-    byType(type) {
-      const found = ids.flatMap((id) => byNeed[id] ?? []).filter((a) => a.type === type);
-      const only = found[0];
-      if (found.length !== 1 || only === undefined) {
-        throw new Error(`expected exactly one input made by a "${type}" stage, found ${found.length}; add one to needs`);
-      }
-      return only;
-    },
-    all(id) {
-      const list = byNeed[id];
-      if (list === undefined) throw new Error(`stage has no input "${id}"; it needs ${Object.keys(byNeed).join(', ') || 'nothing'}`);
-      return list;
-    },
-    one(id) {
-      const list = this.all(id);
-      if (list.length !== 1 || list[0] === undefined) throw new Error(`input "${id}" has ${list.length} artifacts, expected exactly one`);
-      return list[0];
-    },
-  };
 }
 
 /** What publishing found: this copy became the artifact, or a sound one of the same key was already there. */

@@ -1,13 +1,15 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { ArtifactConflictError, openArtifact, makeInputs, type Manifest } from '../cache/artifact.js';
+import { ArtifactConflictError, type Manifest } from '../cache/artifact.js';
 import type { KeyRecord } from '../cache/key.js';
 import type { ArtifactStore } from '../cache/store.js';
 import type { StageSource } from '../plan/types.js';
 import { makeContext } from '../stages/context.js';
 import { loadStage } from '../stages/registry.js';
-import type { ArtifactReader, LineageEntry, StageProgress } from '../stages/types.js';
+import { makeInputs, openArtifact } from '../stages/inputs.js';
+import { summaryProblem } from '../stages/summary.js';
+import { StageUserError, type ArtifactReader, type LineageEntry, type StageProgress } from '../stages/types.js';
 import type { JsonValue } from '../util/json.js';
 import { TaskError } from './failure.js';
 
@@ -147,8 +149,16 @@ export async function executeTask(task: Task, store: ArtifactStore, reporter: Ta
       progress: (progress) => reporter.progress(progress),
       files: task.files,
     });
-    const summary = (await stage.run(makeInputs(byNeed), task.params as never, ctx)) ?? null;
+    const returned: unknown = await stage.run(makeInputs(byNeed), task.params as never, ctx);
     signal.throwIfAborted();
+    const problem = returned === undefined || returned === null ? null : summaryProblem(returned);
+    if (problem !== null) {
+      throw new StageUserError(
+        `stage type "${stage.name}" returned a summary of the wrong shape: ${problem}`,
+        'return { metrics: { name: number | null }, timings: { name: seconds }, details?: { name: JSON } } from run, or nothing',
+      );
+    }
+    const summary = (returned ?? null) as JsonValue;
     lineage[task.stage] = { type: task.type, matrix: task.matrix, summary };
     const { manifest, outcome } = await draft.publish({
       key: task.key, stage: task.stage, type: task.type, matrix: task.matrix, record: task.record,

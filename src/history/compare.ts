@@ -1,8 +1,10 @@
+import { readSummary } from '../stages/summary.js';
+import { flattenJson, type Scalar } from '../util/flatten.js';
 import type { JsonValue } from '../util/json.js';
 import type { RunRecord, StageRecord } from './history.js';
 
 /** A scalar metric value as compared. */
-export type MetricValue = string | number | boolean | null;
+export type MetricValue = Scalar;
 
 /** A param (or command-line selection) whose value differs between two runs; undefined where a run lacks it. */
 export interface ParamChange {
@@ -15,7 +17,7 @@ export interface ParamChange {
 export interface MetricChange {
   /** The instance id, such as `evaluate[k=10 seeding.strategy=full]`. */
   readonly id: string;
-  /** The summary field, dotted when nested (`final.loss`). */
+  /** The metric or detail of the summary, dotted when nested (`final.loss`). */
   readonly metric: string;
   readonly a: MetricValue | undefined;
   readonly b: MetricValue | undefined;
@@ -35,25 +37,14 @@ export interface Comparison {
 }
 
 /**
- * Summary fields that measure time, not results: they differ on every
- * execution, so comparing them would bury the changes that matter.
+ * A summary's metrics and details, flattened. Timings are left out: they
+ * differ on every execution, so comparing them would bury the changes that
+ * matter. A summary of the shape before metrics and timings were apart has none.
  */
-export function isTiming(metric: string): boolean {
-  return /(^|\.)(\w*seconds|\w*Seconds|\w*Ms|durationMs)$/.test(metric);
-}
-
-function flatten(prefix: string, value: JsonValue, out: Map<string, MetricValue>): void {
-  if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
-    for (const [k, v] of Object.entries(value)) flatten(prefix === '' ? k : `${prefix}.${k}`, v, out);
-  } else if (!Array.isArray(value) && prefix !== '') {
-    out.set(prefix, value as MetricValue);
-  }
-}
-
-function scalars(summary: JsonValue): Map<string, MetricValue> {
-  const out = new Map<string, MetricValue>();
-  if (summary !== null) flatten('', summary, out);
-  return out;
+function scalars(stored: JsonValue): Map<string, MetricValue> {
+  const summary = readSummary(stored);
+  if (summary === null) return new Map();
+  return new Map(Object.entries(flattenJson({ ...summary.metrics, ...(summary.details ?? {}) })));
 }
 
 function same(a: unknown, b: unknown): boolean {
@@ -84,7 +75,6 @@ export function compareRuns(a: RunRecord, aStages: readonly StageRecord[], b: Ru
     const va = scalars(stageA.summary);
     const vb = scalars(stageB.summary);
     for (const metric of [...new Set([...va.keys(), ...vb.keys()])]) {
-      if (isTiming(metric)) continue;
       if (!same(va.get(metric), vb.get(metric))) metrics.push({ id: stageB.id, metric, a: va.get(metric), b: vb.get(metric) });
     }
   }

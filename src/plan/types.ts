@@ -8,6 +8,11 @@ export type StageSource =
   /** A local module: where the planning process found it, and the SHA-256 of its code, so a runner refuses other code. */
   | { readonly kind: 'module'; readonly path: string; readonly sha256: string };
 
+/** What a stage type's output is to the views: `evaluation` instances are the grid's cells, `training` ones hold `history.json`. */
+export const STAGE_ROLES = ['evaluation', 'training'] as const;
+/** A stage type's role. */
+export type StageRole = (typeof STAGE_ROLES)[number];
+
 /** What the planner needs to know of a stage type (never its code). */
 export interface StageTypeInfo {
   readonly name: string;
@@ -16,6 +21,8 @@ export interface StageTypeInfo {
   readonly gather: boolean;
   readonly heavy: boolean;
   readonly numeric: boolean;
+  /** What its instances are to `results` and the report, or null. */
+  readonly role: StageRole | null;
   /** The type reads external files (its `files` hook), whose hashes go into the key. */
   readonly readsFiles: boolean;
   /** Parameters left out of the key because they cannot change the output. */

@@ -1,20 +1,20 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { openArtifact, readManifest } from '../cache/artifact.js';
+import { readManifest } from '../cache/artifact.js';
 import type { Store } from '../cache/store.js';
 import { InstanceGraph } from '../plan/instance-graph.js';
-import type { KeyedInstance, Plan } from '../plan/types.js';
-import { rowOf, type ResultRow } from '../stages/aggregate.js';
+import type { KeyedInstance, Plan, StageRole } from '../plan/types.js';
+import { rowOf, summaryColumns, type ResultRow } from '../stages/aggregate.js';
+import { openArtifact } from '../stages/inputs.js';
+import { readSummary } from '../stages/summary.js';
+import { flattenJson } from '../util/flatten.js';
 import type { JsonValue } from '../util/json.js';
-
-/** The stage type whose instances are the grid's cells: one evaluation each. */
-export const CELL_TYPE = 'evaluate';
 
 /** Whether a cell's evaluation is in the store. */
 export type CellStatus = 'ok' | 'missing' | 'damaged';
 
-/** One grid cell: an instance of an evaluate-type stage, with its metrics when computed. */
+/** One grid cell: an instance of a stage type whose role is `evaluation`, with its metrics when computed. */
 export interface Cell {
   /** The instance id, such as `evaluate[k=10 seeding.strategy=full]`. */
   readonly id: string;
@@ -30,7 +30,7 @@ export interface Cell {
    * `status`. A cell not computed has only its stage, matrix and status.
    */
   readonly row: ResultRow;
-  /** The train instance upstream of the evaluation, whose artifact holds `history.json`. */
+  /** The training instance upstream of the evaluation, whose artifact holds `history.json`. */
   readonly train?: { readonly id: string; readonly key: string };
 }
 
@@ -54,23 +54,9 @@ export const KEY_METRICS = [
   'evaluate.loss',
 ] as const;
 
-/** Flattens nested matrix values to dotted names, as the aggregate stage does. */
-export function flattenMatrix(matrix: Readonly<Record<string, JsonValue>>): ResultRow {
-  const out: ResultRow = {};
-  const walk = (prefix: string, value: JsonValue): void => {
-    if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
-      for (const [key, inner] of Object.entries(value)) walk(prefix === '' ? key : `${prefix}.${key}`, inner);
-    } else if (!Array.isArray(value)) {
-      out[prefix] = value;
-    }
-  };
-  walk('', matrix);
-  return out;
-}
-
-/** The nearest instance upstream of `start` (itself excluded) made by a stage of `type`. */
-export function upstreamOfType(graph: InstanceGraph<KeyedInstance>, start: KeyedInstance, type: string): KeyedInstance | undefined {
-  return lineage(graph, start).find((instance) => instance.type.name === type);
+/** The nearest instance upstream of `start` (itself excluded) made by a stage type of `role`. */
+function upstreamWithRole(graph: InstanceGraph<KeyedInstance>, start: KeyedInstance, role: StageRole): KeyedInstance | undefined {
+  return lineage(graph, start).find((instance) => instance.type.role === role);
 }
 
 /** Everything upstream of `start` (itself excluded), nearest first. */
@@ -89,21 +75,21 @@ async function upstreamSummaries(graph: InstanceGraph<KeyedInstance>, store: Sto
   for (const instance of lineage(graph, cell).reverse()) {
     if ((await store.state(instance.key)).state !== 'ok') continue;
     const { summary } = await readManifest(store.objectDir(instance.key));
-    if (summary !== null && typeof summary === 'object' && !Array.isArray(summary)) Object.assign(row, flattenMatrix({ [instance.type.name]: summary }));
+    Object.assign(row, summaryColumns(instance.type.name, readSummary(summary ?? null)));
   }
   return row;
 }
 
 /**
  * Reads every grid cell of a planned pipeline from the store: the manifests
- * of its evaluate-type instances, whose lineage carries the seed-labels and
- * train summaries. Cells not yet computed (or damaged) are kept, marked so.
+ * of the instances whose stage type's role is `evaluation`, whose lineage
+ * carries the seed-labels and train summaries. Cells not yet computed (or damaged) are kept, marked so.
  */
 export async function collectResults(plan: Plan, store: Store): Promise<ResultsTable> {
   const graph = new InstanceGraph(plan.instances);
   const cells: Cell[] = [];
-  for (const instance of plan.instances.filter((i) => i.type.name === CELL_TYPE)) {
-    const trainer = upstreamOfType(graph, instance, 'train');
+  for (const instance of plan.instances.filter((i) => i.type.role === 'evaluation')) {
+    const trainer = upstreamWithRole(graph, instance, 'training');
     const base = { id: instance.id, stage: instance.stage, matrix: instance.matrix, key: instance.key, ...(trainer ? { train: { id: trainer.id, key: trainer.key } } : {}) };
     const state = await store.state(instance.key);
     if (state.state === 'ok') {
@@ -111,12 +97,12 @@ export async function collectResults(plan: Plan, store: Store): Promise<ResultsT
       cells.push({ ...base, status: 'ok', row: { stage: row['stage'] ?? instance.stage, status: 'ok', ...row } });
     } else {
       const status = state.state;
-      const row: ResultRow = { stage: instance.stage, status, ...flattenMatrix(instance.matrix), ...(await upstreamSummaries(graph, store, instance)) };
+      const row: ResultRow = { stage: instance.stage, status, ...flattenJson(instance.matrix), ...(await upstreamSummaries(graph, store, instance)) };
       cells.push({ ...base, status, ...(state.state === 'damaged' ? { reason: state.reason } : {}), row });
     }
   }
   const matrixColumns: string[] = [];
-  for (const cell of cells) for (const c of Object.keys(flattenMatrix(cell.matrix))) if (!matrixColumns.includes(c)) matrixColumns.push(c);
+  for (const cell of cells) for (const c of Object.keys(flattenJson(cell.matrix))) if (!matrixColumns.includes(c)) matrixColumns.push(c);
   const columns = ['stage', 'status', ...matrixColumns, ...KEY_METRICS.filter((m) => cells.some((c) => m in c.row))];
   for (const cell of cells) for (const c of Object.keys(cell.row)) if (!columns.includes(c)) columns.push(c);
   return { pipeline: plan.name, cells, columns, matrixColumns };

@@ -8,7 +8,7 @@ import type { Plan } from '../plan/types.js';
 import type { JsonValue } from '../util/json.js';
 import { browserBundle, BROWSER_PACKAGES } from './bundles.js';
 import { baselineLabel, bestCell, findCell, kColumn, seriesLabel } from './cells.js';
-import { collectResults, instanceFacts, readConfusion, readHistory, type Cell, type EpochRecord, type InstanceFacts, type ResultsTable } from './collect.js';
+import { collectResults, instanceFacts, KEY_METRICS, readConfusion, readHistory, type Cell, type EpochRecord, type InstanceFacts, type ResultsTable } from './collect.js';
 import { dagSvg, escapeXml } from './dag.js';
 import { renderSvg, svgToPng } from './render.js';
 import { confusionSpec, curvePoints, metricByKSpec, trainingSpec, type KPoint, type Reference } from './specs.js';
@@ -267,7 +267,7 @@ async function pageHtml(parts: PageParts): Promise<string> {
     sections.push(chart.spec === null ? `<p class="note" id="${chart.id}-missing">${escapeXml(chart.note)}</p>` : `<div class="chart" id="${chart.id}"></div>`);
   }
 
-  const columns = ['stage', 'status', ...table.matrixColumns, 'seed-labels.samples', 'seed-labels.trueLabelsUsed', 'seed-labels.labelAccuracy', 'train.trainSeconds', 'evaluate.accuracy', 'evaluate.loss'];
+  const columns = ['stage', 'status', ...table.matrixColumns, ...KEY_METRICS];
   const numeric = new Set(columns.map((c, i) => (c.includes('.') && !table.matrixColumns.includes(c) ? i : -1)).filter((i) => i >= 0));
   const resultRows = table.cells.map((c) => columns.map((col) => format(c.row[col])));
   sections.push('<h2>Results</h2>');

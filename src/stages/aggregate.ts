@@ -1,7 +1,8 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { JsonValue } from '../util/json.js';
-import type { ArtifactReader, StageType } from './types.js';
+import { flattenJson } from '../util/flatten.js';
+import { readSummary } from './summary.js';
+import type { ArtifactReader, StageSummary, StageType } from './types.js';
 
 /** Parameters of the `aggregate` stage. */
 export interface AggregateParams {
@@ -11,26 +12,27 @@ export interface AggregateParams {
 /** One row of the results table: matrix values and metrics, flattened to dotted names. */
 export type ResultRow = Record<string, string | number | boolean | null>;
 
-function flatten(prefix: string, value: JsonValue, out: ResultRow): void {
-  if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
-    for (const [k, v] of Object.entries(value)) flatten(prefix === '' ? k : `${prefix}.${k}`, v, out);
-  } else if (!Array.isArray(value) && prefix !== '') {
-    out[prefix] = value;
-  }
+/**
+ * The columns of one stage's summary, named by its stage type: metrics and
+ * details as `<type>.<name>` (`evaluate.accuracy`, `train.backend`), timings
+ * as `<type>.<name>Seconds` (`train.trainSeconds`).
+ */
+export function summaryColumns(type: string, summary: StageSummary | null): ResultRow {
+  if (summary === null) return {};
+  const timings = Object.fromEntries(Object.entries(summary.timings).map(([name, seconds]) => [`${name}Seconds`, seconds]));
+  return flattenJson({ ...summary.metrics, ...(summary.details ?? {}), ...timings }, type);
 }
 
 /**
  * The row of one gathered artifact: the matrix values of the cell, which
- * stage produced it, then every upstream stage's scalar summary fields,
- * named by stage type (`seed-labels.labelAccuracy`) so rows from differently
- * named branches line up.
+ * stage produced it, then every upstream stage's summary columns, named by
+ * stage type (`seed-labels.labelAccuracy`) so rows from differently named
+ * branches line up.
  */
 export function rowOf(artifact: ArtifactReader): ResultRow {
-  const row: ResultRow = { stage: artifact.stage };
-  flatten('', artifact.matrix, row);
-  for (const entry of Object.values(artifact.lineage)) flatten(entry.type, entry.summary, row);
-  flatten(artifact.type, artifact.summary, row);
-  return row;
+  const row: ResultRow = { stage: artifact.stage, ...flattenJson(artifact.matrix) };
+  for (const entry of Object.values(artifact.lineage)) Object.assign(row, summaryColumns(entry.type, readSummary(entry.summary)));
+  return Object.assign(row, summaryColumns(artifact.type, artifact.summary));
 }
 
 function csvCell(value: string | number | boolean | null | undefined): string {
@@ -54,7 +56,7 @@ export function columnsOf(rows: readonly ResultRow[]): string[] {
 /** Gathers every grid cell's metrics into one table (`results.csv`, `results.json`). */
 export const stage: StageType<AggregateParams> = {
   name: 'aggregate',
-  version: 1,
+  version: 2,
   description: 'Gathers the metrics of every instance of its needs into one table (CSV and JSON), one row per grid cell.',
   gather: true,
   schema: {
@@ -73,6 +75,6 @@ export const stage: StageType<AggregateParams> = {
     const columns = params.columns ? ['stage', ...params.columns.filter((c) => c !== 'stage')] : columnsOf(rows);
     await ctx.writeJson('results.json', { columns, rows });
     await writeFile(join(ctx.outDir, 'results.csv'), toCsv(rows, columns));
-    return { rows: rows.length, columns: columns.length };
+    return { metrics: { rows: rows.length, columns: columns.length }, timings: {} };
   },
 };

@@ -2,7 +2,6 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { encodeNpy } from '../util/npy.js';
 import type { StageContext, StageProgress } from './types.js';
-import type { JsonValue } from '../util/json.js';
 
 /** What the engine supplies to build a stage's context. */
 export interface ContextOptions {
@@ -27,6 +26,3 @@ export function makeContext(options: ContextOptions): StageContext {
     writeNpy: (name, array) => writeFile(join(options.outDir, name), encodeNpy(array)),
   };
 }
-
-/** The matrix values of an instance, kept JSON-typed. */
-export type MatrixValues = Readonly<Record<string, JsonValue>>;

@@ -507,7 +507,7 @@ async function loadCsv(params: DatasetParams, files: readonly string[]): Promise
 /** Loads a data set (Fashion-MNIST, MNIST or CSV files) into `train_x/train_y/test_x/test_y.npy` and `meta.json`. */
 export const stage: StageType<DatasetParams> = {
   name: 'dataset',
-  version: 1,
+  version: 2,
   description: 'Loads Fashion-MNIST, MNIST or a pair of CSV files as flat uint8 images and int32 labels.',
   schema: {
     $schema: 'http://json-schema.org/draft-07/schema#',
@@ -555,6 +555,6 @@ export const stage: StageType<DatasetParams> = {
     await ctx.writeNpy('test_x.npy', ndarray('uint8', [data.test.count, pixels], data.test.x));
     await ctx.writeNpy('test_y.npy', ndarray('int32', [data.test.count], data.test.y));
     await ctx.writeJson('meta.json', data.meta);
-    return { train: data.train.count, test: data.test.count, classes: data.meta.classes };
+    return { metrics: { train: data.train.count, test: data.test.count, classes: data.meta.classes }, timings: {} };
   },
 };

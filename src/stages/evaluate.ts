@@ -1,7 +1,6 @@
 import { classificationMetrics, loadLayersModelFromFolder, predictLayersModel } from '../ml/mlp/index.js';
 import { loadTf } from '../ml/backend.js';
-import { isPlainObject } from '../util/json.js';
-import type { JsonObject } from '../util/json.js';
+import { readArray, readImages } from './inputs.js';
 import type { SplitMetaFields } from './train.js';
 import type { StageType } from './types.js';
 
@@ -39,9 +38,10 @@ const FILES = {
  */
 export const stage: StageType<EvaluateParams> = {
   name: 'evaluate',
-  version: 1,
+  version: 2,
   description: "Scores a trained model on the split's test or validation set (loss, accuracy, confusion matrix, per-class accuracy).",
   heavy: true,
+  role: 'evaluation',
   numeric: true,
   schema: {
     $schema: 'http://json-schema.org/draft-07/schema#',
@@ -55,10 +55,9 @@ export const stage: StageType<EvaluateParams> = {
     const trained = inputs.byType('train');
     const split = inputs.byType('split');
     const files = FILES[params.split];
-    const [{ pixels: x, shape }, yArray, meta] = await Promise.all([split.readPixels(files.x), split.readNpy(files.y), split.readJson<SplitMetaFields>('meta.json')]);
-    if (shape.length !== 2) throw new Error(`split ${files.x} has shape [${shape.join(', ')}], expected 2-D`);
-    if (yArray.dtype !== 'int32' || yArray.shape.length !== 1) throw new Error(`split ${files.y} is ${yArray.dtype} [${yArray.shape.join(', ')}], expected 1-D int32`);
-    const y = yArray.data as Int32Array;
+    const [yArray, meta] = await Promise.all([readArray(split, files.y, 'int32', ['*']), split.readJson<SplitMetaFields>('meta.json')]);
+    const y = yArray.data;
+    const { pixels: x } = await readImages(split, files.x, [y.length, '*']);
 
     const { tf } = await loadTf((message) => ctx.log('warn', message));
     const model = await loadLayersModelFromFolder(tf, trained.dir);
@@ -76,8 +75,11 @@ export const stage: StageType<EvaluateParams> = {
       ...(meta.classNames !== undefined ? { classNames: meta.classNames } : {}),
     };
     await ctx.writeJson('metrics.json', file);
-    const trainSummary = isPlainObject(trained.summary) ? trained.summary : {};
-    const extra: JsonObject = typeof trainSummary['samples'] === 'number' ? { trainSamples: trainSummary['samples'] } : {};
-    return { split: params.split, samples: y.length, accuracy: metrics.accuracy, loss: metrics.loss, ...extra };
+    const trainSamples = trained.summary?.metrics['samples'];
+    return {
+      metrics: { samples: y.length, accuracy: metrics.accuracy, loss: metrics.loss, ...(typeof trainSamples === 'number' ? { trainSamples } : {}) },
+      timings: {},
+      details: { split: params.split },
+    };
   },
 };

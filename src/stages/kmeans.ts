@@ -1,6 +1,7 @@
 import type { KMeansAlgorithm, KMeansInit } from '../ml/kmeans/kmeans.js';
 import { ndarray } from '../util/npy.js';
-import type { ArtifactReader, StageType } from './types.js';
+import { readImages } from './inputs.js';
+import type { StageSummary, StageType } from './types.js';
 import { StageUserError } from './types.js';
 
 /** The `with` block of a `kmeans` stage. */
@@ -24,24 +25,18 @@ export interface KMeansParams {
 }
 
 /** The summary a `kmeans` stage returns. */
-export type KMeansSummary = {
-  readonly k: number;
-  /** Sum of squared distances of the images to their centres. */
-  readonly inertia: number;
-  /** Lloyd iterations of the kept run. */
-  readonly iterations: number;
-  /** Number of training images clustered. */
-  readonly n: number;
-  /** Wall time of the stage. */
-  readonly seconds: number;
-};
-
-/** The training images as clustering features: pixel values scaled to [0, 1]. */
-export async function trainFeatures(split: ArtifactReader): Promise<{ points: Float32Array; n: number; d: number }> {
-  const { pixels, shape } = await split.readPixels('x_train.npy');
-  const [n, d] = shape;
-  if (shape.length !== 2 || n === undefined || d === undefined) throw new Error(`split artifact's x_train.npy has shape [${shape.join(', ')}], expected 2-D`);
-  return { points: pixels, n, d };
+export interface KMeansSummary extends StageSummary {
+  readonly metrics: {
+    readonly k: number;
+    /** Sum of squared distances of the images to their centres. */
+    readonly inertia: number;
+    /** Lloyd iterations of the kept run. */
+    readonly iterations: number;
+    /** Number of training images clustered. */
+    readonly n: number;
+  };
+  /** `total`: the stage's wall time. */
+  readonly timings: { readonly total: number };
 }
 
 /**
@@ -51,7 +46,7 @@ export async function trainFeatures(split: ArtifactReader): Promise<{ points: Fl
  */
 export const stage: StageType<KMeansParams> = {
   name: 'kmeans',
-  version: 2,
+  version: 3,
   description: 'Clusters the training images with k-means and stores the centres, assignments and distances to the centres.',
   heavy: true,
   numeric: true,
@@ -90,7 +85,7 @@ export const stage: StageType<KMeansParams> = {
   },
   async run(inputs, params, ctx): Promise<KMeansSummary> {
     const started = performance.now();
-    const { points, n, d } = await trainFeatures(inputs.byType('split'));
+    const { pixels: points, shape: [n = 0, d = 0] } = await readImages(inputs.byType('split'), 'x_train.npy', ['*', '*']);
     const { k } = params;
     if (k > n) throw new StageUserError(`k is ${k} but the training set has only ${n} images`, 'choose k at most the number of training images');
     const [{ loadTf }, { kmeans }] = await Promise.all([import('../ml/backend.js'), import('../ml/kmeans/kmeans.js')]);
@@ -114,6 +109,6 @@ export const stage: StageType<KMeansParams> = {
     await ctx.writeNpy('distances.npy', ndarray('float32', [n], result.distances));
     const seconds = (performance.now() - started) / 1000;
     ctx.log('info', `k-means k=${k}: inertia ${result.inertia.toFixed(1)} after ${result.iterations} iterations in ${seconds.toFixed(1)} s`);
-    return { k, inertia: result.inertia, iterations: result.iterations, n, seconds };
+    return { metrics: { k, inertia: result.inertia, iterations: result.iterations, n }, timings: { total: seconds } };
   },
 };

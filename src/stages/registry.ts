@@ -5,7 +5,7 @@ import { pathToFileURL } from 'node:url';
 import type { LoadedPipeline } from '../config/spec.js';
 import { schemaProblem } from '../config/validate-schema.js';
 import { suggest, type Diagnostic } from '../errors/diagnostic.js';
-import type { StageSource, StageTypeInfo } from '../plan/types.js';
+import { STAGE_ROLES, type StageSource, type StageTypeInfo } from '../plan/types.js';
 import type { StageType } from './types.js';
 
 /**
@@ -49,6 +49,7 @@ function stageShapeProblem(value: unknown): string | null {
   if (typeof s['version'] !== 'string' && typeof s['version'] !== 'number') return 'its stage has no "version" (string or number)';
   if (s['schema'] === null || typeof s['schema'] !== 'object') return 'its stage has no "schema" object';
   if (typeof s['run'] !== 'function') return 'its stage has no "run" function';
+  if (s['role'] !== undefined && !(STAGE_ROLES as readonly unknown[]).includes(s['role'])) return `its stage's "role" must be one of ${STAGE_ROLES.join(', ')}`;
   const problem = schemaProblem(s['schema'] as object);
   return problem === null ? null : `its stage's schema is not a valid JSON Schema (${problem})`;
 }
@@ -61,6 +62,7 @@ function info(stage: StageType, source: StageSource): StageTypeInfo {
     gather: stage.gather === true,
     heavy: stage.heavy === true,
     numeric: stage.numeric === true,
+    role: stage.role ?? null,
     readsFiles: typeof stage.files === 'function',
     untracked: stage.untracked ?? [],
     source,

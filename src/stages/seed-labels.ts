@@ -1,6 +1,7 @@
 import { ndarray } from '../util/npy.js';
 import { Random } from '../util/random.js';
-import type { ArtifactReader, StageInputs, StageType } from './types.js';
+import { readArray } from './inputs.js';
+import type { ArtifactReader, StageSummary, StageType } from './types.js';
 import { StageUserError } from './types.js';
 
 /** How a seed set of labelled training images is chosen. */
@@ -31,31 +32,23 @@ export interface SeedLabelsParams {
 }
 
 /** The summary a `seed-labels` stage returns. */
-export type SeedLabelsSummary = {
-  readonly strategy: SeedStrategy;
-  /** Number of labelled samples produced. */
-  readonly samples: number;
-  /** How many true labels the strategy had to look up (the labelling cost). */
-  readonly trueLabelsUsed: number;
-  /** Share of the produced labels equal to the images' true labels; null for centres, which are not images. */
-  readonly labelAccuracy: number | null;
-  /** Number of clusters of the kmeans input, or null when the strategy uses none. */
-  readonly clusters: number | null;
-};
-
-/** The one input made by a stage of `type`, or a StageUserError saying what to add to `needs`. */
-function singleInput(inputs: StageInputs, type: string, why: string): ArtifactReader {
-  const found = inputs.ids.flatMap((id) => inputs.all(id)).filter((a) => a.type === type);
-  const [only] = found;
-  if (found.length === 0 || only === undefined) throw new StageUserError(`${why}, but none of its needs is a "${type}" stage`, `add a ${type} stage to this stage's needs`);
-  if (found.length > 1) throw new StageUserError(`${why}, but ${found.length} of its inputs are "${type}" stages`, `keep exactly one ${type} stage in this stage's needs`);
-  return only;
+export interface SeedLabelsSummary extends StageSummary {
+  readonly metrics: {
+    /** Number of labelled samples produced. */
+    readonly samples: number;
+    /** How many true labels the strategy had to look up (the labelling cost). */
+    readonly trueLabelsUsed: number;
+    /** Share of the produced labels equal to the images' true labels; null for centres, which are not images. */
+    readonly labelAccuracy: number | null;
+    /** Number of clusters of the kmeans input, or null when the strategy uses none. */
+    readonly clusters: number | null;
+  };
+  readonly timings: Record<string, never>;
+  readonly details: { readonly strategy: SeedStrategy };
 }
 
-async function readVector(artifact: ArtifactReader, name: string, dtype: 'int32' | 'float32'): Promise<Int32Array | Float32Array> {
-  const array = await artifact.readNpy(name);
-  if (array.dtype !== dtype || array.shape.length !== 1) throw new Error(`${artifact.type} artifact's ${name} is ${array.dtype} [${array.shape.join(', ')}], expected 1-D ${dtype}`);
-  return array.data as Int32Array | Float32Array;
+function summary(strategy: SeedStrategy, samples: number, trueLabelsUsed: number, labelAccuracy: number | null, clusters: number | null): SeedLabelsSummary {
+  return { metrics: { samples, trueLabelsUsed, labelAccuracy, clusters }, timings: {}, details: { strategy } };
 }
 
 /** The clusters of a kmeans artifact as seed-labels reads them. */
@@ -68,14 +61,11 @@ export interface Clusters {
 }
 
 async function readClusters(kmeans: ArtifactReader): Promise<Clusters> {
-  const centers = await kmeans.readNpy('centers.npy');
-  const [k, d] = centers.shape;
-  if (centers.dtype !== 'float32' || centers.shape.length !== 2 || k === undefined || d === undefined) {
-    throw new Error(`kmeans artifact's centers.npy is ${centers.dtype} [${centers.shape.join(', ')}], expected 2-D float32`);
-  }
-  const assignment = (await readVector(kmeans, 'assignment.npy', 'int32')) as Int32Array;
-  const distances = (await readVector(kmeans, 'distances.npy', 'float32')) as Float32Array;
-  return { k, d, centers: centers.data as Float32Array, assignment, distances };
+  const centers = await readArray(kmeans, 'centers.npy', 'float32', ['*', '*']);
+  const [k = 0, d = 0] = centers.shape;
+  const assignment = (await readArray(kmeans, 'assignment.npy', 'int32', ['*'])).data;
+  const distances = (await readArray(kmeans, 'distances.npy', 'float32', ['*'])).data;
+  return { k, d, centers: centers.data, assignment, distances };
 }
 
 /**
@@ -131,7 +121,7 @@ function accuracy(indices: Int32Array, labels: Int32Array, truth: Int32Array): n
  */
 export const stage: StageType<SeedLabelsParams> = {
   name: 'seed-labels',
-  version: 1,
+  version: 2,
   description: 'Chooses the labelled training images (or centres) that seed a classifier, labelling them through k-means clusters or at random.',
   schema: {
     $schema: 'http://json-schema.org/draft-07/schema#',
@@ -157,13 +147,13 @@ export const stage: StageType<SeedLabelsParams> = {
   },
   async run(inputs, params, ctx): Promise<SeedLabelsSummary> {
     const { strategy } = params;
-    const split = singleInput(inputs, 'split', 'seed-labels reads the training labels of a split');
-    const truth = (await readVector(split, 'y_train.npy', 'int32')) as Int32Array;
+    const split = inputs.byType('split', 'seed-labels reads the training labels of a split');
+    const truth = (await readArray(split, 'y_train.npy', 'int32', ['*'])).data;
     const n = truth.length;
     const write = async (indices: Int32Array, labels: Int32Array, trueLabelsUsed: number, clusters: number | null): Promise<SeedLabelsSummary> => {
       await ctx.writeNpy('indices.npy', ndarray('int32', [indices.length], indices));
       await ctx.writeNpy('y.npy', ndarray('int32', [labels.length], labels));
-      return { strategy, samples: indices.length, trueLabelsUsed, labelAccuracy: accuracy(indices, labels, truth), clusters };
+      return summary(strategy, indices.length, trueLabelsUsed, accuracy(indices, labels, truth), clusters);
     };
 
     if (strategy === 'all') return write(Int32Array.from({ length: n }, (_, i) => i), Int32Array.from(truth), n, null);
@@ -175,7 +165,7 @@ export const stage: StageType<SeedLabelsParams> = {
       return write(indices, indices.map((row) => truth[row] as number), m, null);
     }
 
-    const clusters = await readClusters(singleInput(inputs, 'kmeans', `strategy "${strategy}" labels through k-means clusters`));
+    const clusters = await readClusters(inputs.byType('kmeans', `strategy "${strategy}" labels through k-means clusters`));
     const { k, assignment, distances } = clusters;
     if (assignment.length !== n || distances.length !== n) {
       throw new StageUserError(
@@ -211,7 +201,7 @@ export const stage: StageType<SeedLabelsParams> = {
         });
         await ctx.writeNpy('x.npy', ndarray('float32', [m, d], x));
         await ctx.writeNpy('y.npy', ndarray('int32', [m], labels));
-        return { strategy, samples: m, trueLabelsUsed: m, labelAccuracy: null, clusters: k };
+        return summary(strategy, m, m, null, k);
       }
     }
   },

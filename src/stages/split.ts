@@ -2,6 +2,7 @@ import { ndarray } from '../util/npy.js';
 import type { NdArray } from '../util/npy.js';
 import { Random } from '../util/random.js';
 import type { DatasetMeta } from './dataset.js';
+import { readArray } from './inputs.js';
 import { StageUserError } from './types.js';
 import type { StageType } from './types.js';
 
@@ -59,13 +60,6 @@ function rows(x: NdArray<'uint8'>, y: Int32Array, order: Int32Array | null, from
   return [ndarray('uint8', [n, width], xs), ndarray('int32', [n], ys)];
 }
 
-function checked<D extends NdArray['dtype']>(array: NdArray, dtype: D, dims: number, name: string): NdArray<D> {
-  if (array.dtype !== dtype || array.shape.length !== dims) {
-    throw new Error(`dataset artifact's ${name} is ${array.dtype} [${array.shape.join(', ')}], expected ${dims}-D ${dtype}`);
-  }
-  return array as NdArray<D>;
-}
-
 /**
  * Splits a data set's training images into training and validation sets and
  * keeps its test set. By default the first images train and the last 5,000
@@ -73,7 +67,7 @@ function checked<D extends NdArray['dtype']>(array: NdArray, dtype: D, dims: num
  */
 export const stage: StageType<SplitParams> = {
   name: 'split',
-  version: 1,
+  version: 2,
   description: 'Holds out a validation set from the training images (the last ones, or a seeded shuffle) and keeps the test set.',
   schema: {
     $schema: 'http://json-schema.org/draft-07/schema#',
@@ -103,27 +97,27 @@ export const stage: StageType<SplitParams> = {
   },
   async run(inputs, params, ctx) {
     const source = inputs.byType('dataset');
-    const [trainX, trainY, testX, testY, meta] = await Promise.all([
-      source.readNpy('train_x.npy'), source.readNpy('train_y.npy'), source.readNpy('test_x.npy'), source.readNpy('test_y.npy'),
+    const [x, trainY, testX, testY, meta] = await Promise.all([
+      readArray(source, 'train_x.npy', 'uint8', ['*', '*']), readArray(source, 'train_y.npy', 'int32', ['*']),
+      readArray(source, 'test_x.npy', 'uint8', ['*', '*']), readArray(source, 'test_y.npy', 'int32', ['*']),
       source.readJson<DatasetMeta>('meta.json'),
     ]);
-    const x = checked(trainX, 'uint8', 2, 'train_x.npy');
-    const y = checked(trainY, 'int32', 1, 'train_y.npy').data;
+    const y = trainY.data;
     const total = x.shape[0] ?? 0;
     const counts = splitCounts(total, params);
     const order = params.shuffle ? new Random(params.seed).permutation(total) : null;
     // Validation comes from the end so that, unshuffled, training is the first images as in the report.
     const [xTrain, yTrain] = rows(x, y, order, 0, counts.train);
     const [xVal, yVal] = rows(x, y, order, total - counts.validation, total);
-    const test = checked(testY, 'int32', 1, 'test_y.npy').shape[0] ?? 0;
+    const test = testY.shape[0] ?? 0;
     await ctx.writeNpy('x_train.npy', xTrain);
     await ctx.writeNpy('y_train.npy', yTrain);
     await ctx.writeNpy('x_val.npy', xVal);
     await ctx.writeNpy('y_val.npy', yVal);
-    await ctx.writeNpy('x_test.npy', checked(testX, 'uint8', 2, 'test_x.npy'));
+    await ctx.writeNpy('x_test.npy', testX);
     await ctx.writeNpy('y_test.npy', testY);
     const splitMeta: SplitMeta = { ...meta, counts: { train: counts.train, validation: counts.validation, test }, shuffle: params.shuffle, seed: params.seed };
     await ctx.writeJson('meta.json', splitMeta);
-    return { train: counts.train, validation: counts.validation, test };
+    return { metrics: { train: counts.train, validation: counts.validation, test }, timings: {} };
   },
 };

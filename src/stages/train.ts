@@ -4,7 +4,7 @@ import { MlpSpecError, resolveMlp, saveMlp, trainMlp } from '../ml/mlp/index.js'
 import type { EpochMetrics, LabelledData, Loss, MlpSpec, OptimizerName, ResolvedMlp } from '../ml/mlp/index.js';
 import { ACTIVATIONS, LOSSES, OPTIMIZERS } from '../ml/mlp/index.js';
 import type { JsonObject } from '../util/json.js';
-import type { NdArray } from '../util/npy.js';
+import { readArray, readImages } from './inputs.js';
 import type { ArtifactReader } from './types.js';
 import { StageUserError } from './types.js';
 import type { StageType } from './types.js';
@@ -114,19 +114,8 @@ const schema = {
   },
 } as const;
 
-function matrix(array: NdArray, name: string): { rows: number; width: number } {
-  if (array.shape.length !== 2) throw new Error(`${name} is [${array.shape.join(', ')}], expected 2-D`);
-  return { rows: array.shape[0] ?? 0, width: array.shape[1] ?? 0 };
-}
-
-function labels(array: NdArray, name: string): Int32Array {
-  if (array.dtype !== 'int32' || array.shape.length !== 1) throw new Error(`${name} is ${array.dtype} [${array.shape.join(', ')}], expected 1-D int32`);
-  return array.data as Int32Array;
-}
-
 /** The rows `indices` of an image matrix already in [0, 1]. */
 function gatherRows(images: { pixels: Float32Array; shape: readonly number[] }, indices: Int32Array): Float32Array {
-  if (images.shape.length !== 2) throw new Error(`x_train.npy is [${images.shape.join(', ')}], expected 2-D`);
   const [rows = 0, width = 0] = images.shape;
   const out = new Float32Array(indices.length * width);
   indices.forEach((row, i) => {
@@ -155,26 +144,22 @@ function dataset(x: Float32Array, y: Int32Array, net: ResolvedMlp, name: string)
 }
 
 async function seedSet(seeds: ArtifactReader, split: ArtifactReader): Promise<{ x: Float32Array; y: Int32Array }> {
-  const y = labels(await seeds.readNpy('y.npy'), 'seed-labels y.npy');
+  const y = (await readArray(seeds, 'y.npy', 'int32', ['*'])).data;
   if (existsSync(seeds.path('indices.npy'))) {
-    const indices = labels(await seeds.readNpy('indices.npy'), 'seed-labels indices.npy');
-    if (indices.length !== y.length) throw new Error(`seed-labels has ${indices.length} indices but ${y.length} labels`);
-    return { x: gatherRows(await split.readPixels('x_train.npy'), indices), y };
+    const indices = (await readArray(seeds, 'indices.npy', 'int32', [y.length])).data;
+    return { x: gatherRows(await readImages(split, 'x_train.npy', ['*', '*']), indices), y };
   }
-  const x = await seeds.readNpy('x.npy');
-  if (x.dtype !== 'float32' || matrix(x, 'seed-labels x.npy').rows !== y.length) {
-    throw new Error(`seed-labels x.npy is ${x.dtype} [${x.shape.join(', ')}], expected float32 with ${y.length} rows`);
-  }
-  return { x: x.data as Float32Array, y };
+  return { x: (await readArray(seeds, 'x.npy', 'float32', [y.length, '*'])).data, y };
 }
 
-function finalMetrics(last: EpochMetrics | undefined): JsonObject {
+/** The last epoch's metrics, named `final.loss` and so on (the results' columns `train.final.loss`). */
+function finalMetrics(last: EpochMetrics | undefined): Record<string, number> {
   if (last === undefined) return {};
   return {
-    loss: last.loss,
-    accuracy: last.accuracy,
-    ...(last.val_loss !== undefined ? { val_loss: last.val_loss } : {}),
-    ...(last.val_accuracy !== undefined ? { val_accuracy: last.val_accuracy } : {}),
+    'final.loss': last.loss,
+    'final.accuracy': last.accuracy,
+    ...(last.val_loss !== undefined ? { 'final.val_loss': last.val_loss } : {}),
+    ...(last.val_accuracy !== undefined ? { 'final.val_accuracy': last.val_accuracy } : {}),
   };
 }
 
@@ -185,9 +170,10 @@ function finalMetrics(last: EpochMetrics | undefined): JsonObject {
  */
 export const stage: StageType<TrainParams> = {
   name: 'train',
-  version: 1,
+  version: 2,
   description: 'Trains a Keras-style MLP on the seed labels (validating each epoch) and saves it in TensorFlow.js layers format.',
   heavy: true,
+  role: 'training',
   numeric: true,
   schema,
   async run(inputs, params, ctx) {
@@ -206,8 +192,8 @@ export const stage: StageType<TrainParams> = {
     }
     const seed = await seedSet(seeds, split);
     const train = dataset(seed.x, seed.y, net, 'seed-labels');
-    const yVal = labels(await split.readNpy('y_val.npy'), 'y_val.npy');
-    const val = yVal.length > 0 ? dataset((await split.readPixels('x_val.npy')).pixels, yVal, net, 'validation') : undefined;
+    const yVal = (await readArray(split, 'y_val.npy', 'int32', ['*'])).data;
+    const val = yVal.length > 0 ? dataset((await readImages(split, 'x_val.npy', [yVal.length, '*'])).pixels, yVal, net, 'validation') : undefined;
 
     const { tf, compute } = await loadTf((message) => ctx.log('warn', message));
     const began = performance.now();
@@ -231,6 +217,6 @@ export const stage: StageType<TrainParams> = {
     const trainSeconds = (performance.now() - began) / 1000;
     await saveMlp(tf, params.model, weights, ctx.outDir);
     await ctx.writeJson('history.json', history);
-    return { samples: train.n, epochs: params.epochs, trainSeconds, final: finalMetrics(history.at(-1)), backend: compute };
+    return { metrics: { samples: train.n, epochs: params.epochs, ...finalMetrics(history.at(-1)) }, timings: { train: trainSeconds }, details: { backend: compute } };
   },
 };

@@ -1,5 +1,6 @@
 import type { JsonValue } from '../util/json.js';
 import type { NdArray } from '../util/npy.js';
+import type { StageRole } from '../plan/types.js';
 
 /** One stored artifact, as a stage reads it from its inputs. */
 export interface ArtifactReader {
@@ -13,8 +14,8 @@ export interface ArtifactReader {
   readonly matrix: Readonly<Record<string, JsonValue>>;
   /** The folder holding the artifact's files. */
   readonly dir: string;
-  /** What the producing stage's `run` returned (its metrics), or null. */
-  readonly summary: JsonValue;
+  /** What the producing stage's `run` returned, or null when it returned nothing (or a summary of an older shape). */
+  readonly summary: StageSummary | null;
   /**
    * The summaries of every stage upstream of this artifact, by stage id (the
    * producing stage included), so a gathering stage can report, say, the
@@ -34,6 +35,21 @@ export interface ArtifactReader {
   readPixels(name: string): Promise<{ pixels: Float32Array; shape: readonly number[] }>;
 }
 
+/**
+ * What a stage's `run` returns, kept in the artifact's manifest. Metrics and
+ * timings are apart so that `results` and `compare` never guess which is which
+ * from a name: metrics are the same on every execution of the same key,
+ * timings are not.
+ */
+export interface StageSummary {
+  /** The results, as `results` shows them (`evaluate.accuracy`); dotted names are allowed (`final.loss`). Null for a metric that has no value (the label accuracy of centres). */
+  readonly metrics: Readonly<Record<string, number | null>>;
+  /** Wall times in seconds, by what was timed (`train`, `total`). */
+  readonly timings: Readonly<Record<string, number>>;
+  /** Other facts worth a column, such as the backend's name or the strategy. */
+  readonly details?: Readonly<Record<string, JsonValue>>;
+}
+
 /** One upstream stage's contribution to an artifact. */
 export interface LineageEntry {
   readonly type: string;
@@ -47,10 +63,11 @@ export interface StageInputs {
   readonly ids: readonly string[];
   /**
    * The single input artifact produced by a stage of type `type` (such as
-   * `split`), whatever the user named that stage. Throws a clear error when
-   * there is none or more than one.
+   * `split`), whatever the user named that stage. Throws a StageUserError
+   * saying what to add to `needs` when there is none or more than one;
+   * `why` (such as `strategy "part" labels through k-means clusters`) opens its message.
    */
-  byType(type: string): ArtifactReader;
+  byType(type: string, why?: string): ArtifactReader;
   /** The single artifact of need `id` (for a stage that does not gather). Throws if there is not exactly one. */
   one(id: string): ArtifactReader;
   /** Every artifact of need `id`: one per instance of that stage (a gathering stage gets them all). */
@@ -129,6 +146,8 @@ export interface StageType<P = Record<string, unknown>> {
   readonly heavy?: boolean;
   /** Numeric: the TensorFlow backend's name is part of the cache key. */
   readonly numeric?: boolean;
+  /** What its output is to `results` and the report; most stage types have none. */
+  readonly role?: StageRole;
   /**
    * Parameters that cannot change the output (a thread count): left out of
    * the cache key, so changing them never reruns the stage.
@@ -140,6 +159,6 @@ export interface StageType<P = Record<string, unknown>> {
    * cannot be found.
    */
   files?(params: P, options: ResolveOptions): Promise<readonly string[]>;
-  /** Does the work, writing files into `ctx.outDir`; the returned JSON is kept as the artifact's summary. */
-  run(inputs: StageInputs, params: P, ctx: StageContext): Promise<JsonValue | void>;
+  /** Does the work, writing files into `ctx.outDir`; the returned summary is kept in the artifact's manifest. */
+  run(inputs: StageInputs, params: P, ctx: StageContext): Promise<StageSummary | void>;
 }

@@ -1,7 +1,8 @@
 import { mkdtemp, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { makeInputs, openArtifact, publishArtifact } from '../../src/cache/artifact.js';
+import { publishArtifact } from '../../src/cache/artifact.js';
+import { makeInputs, openArtifact } from '../../src/stages/inputs.js';
 import { makeContext } from '../../src/stages/context.js';
 import type { ArtifactReader, StageProgress, StageType } from '../../src/stages/types.js';
 import type { JsonValue } from '../../src/util/json.js';
@@ -46,7 +47,7 @@ export async function runStage<P>(
     log: (level, message) => logs.push(`${level}: ${message}`),
     progress: (p) => progress.push(p),
   });
-  const summary = (await stage.run(makeInputs(inputs), params, ctx)) ?? null;
+  const summary = ((await stage.run(makeInputs(inputs), params, ctx)) ?? null) as JsonValue;
   const finalDir = join(root, 'objects', id);
   await publishArtifact(outDir, finalDir, {
     key: id, stage: id, type: stage.name, matrix, record: null, summary, lineage: {}, createdAt: new Date().toISOString(), durationMs: Date.now() - started,
