@@ -64,6 +64,8 @@ export interface StageInputs {
    * `why` (such as `strategy "part" labels through k-means clusters`) opens its message.
    */
   byType(type: string, why?: string): ArtifactReader;
+  /** The single input made by a stage of type `type`, or null when none is; more than one is a StageUserError. */
+  findType(type: string): ArtifactReader | null;
   /** The single artifact of need `id` (for a stage that does not gather). Throws if there is not exactly one. */
   one(id: string): ArtifactReader;
   /** Every artifact of need `id`: one per instance of that stage (a gathering stage gets them all). */
