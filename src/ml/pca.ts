@@ -1,4 +1,5 @@
 import { EigenvalueDecomposition, Matrix } from 'ml-matrix';
+import type { Tensor } from '@tensorflow/tfjs';
 import type { Tf } from './tf.js';
 
 /** A fitted principal component analysis. */
@@ -13,6 +14,19 @@ export interface PcaModel {
   readonly totalVariance: number;
   readonly d: number;
   readonly c: number;
+}
+
+/**
+ * The values of one product, its tensors freed. The values are read outside
+ * `tidy`, which would otherwise walk a returned typed array element by element.
+ */
+export function product(tf: Tf, make: () => Tensor): Float32Array {
+  const result = tf.tidy(make);
+  try {
+    return result.dataSync() as Float32Array;
+  } finally {
+    result.dispose();
+  }
 }
 
 /** Rows lo..hi of `x`, minus the mean, as float32. */
@@ -38,9 +52,9 @@ export function fitPca(tf: Tf, x: Float32Array, n: number, d: number, c: number,
   const scatter = new Float64Array(d * d);
   for (let lo = 0; lo < n; lo += blockRows) {
     const hi = Math.min(n, lo + blockRows);
-    const part = tf.tidy(() => {
+    const part = product(tf, () => {
       const block = tf.tensor2d(centred(x, d, lo, hi, mean), [hi - lo, d]);
-      return tf.matMul(block, block, true, false).dataSync() as Float32Array;
+      return tf.matMul(block, block, true, false);
     });
     for (let q = 0; q < scatter.length; q++) scatter[q] = (scatter[q] as number) + (part[q] as number);
   }
@@ -86,7 +100,7 @@ export function projectPca(tf: Tf, model: PcaModel, x: Float32Array, n: number, 
   try {
     for (let lo = 0; lo < n; lo += blockRows) {
       const hi = Math.min(n, lo + blockRows);
-      const part = tf.tidy(() => tf.matMul(tf.tensor2d(centred(x, d, lo, hi, mean), [hi - lo, d]), w, false, true).dataSync() as Float32Array);
+      const part = product(tf, () => tf.matMul(tf.tensor2d(centred(x, d, lo, hi, mean), [hi - lo, d]), w, false, true));
       for (let p = 0, q = lo * c; p < part.length; p++, q++) out[q] = (part[p] as number) * (scale[p % c] as number);
     }
   } finally {
