@@ -10,7 +10,11 @@ import { conjugateGradient, propagate, weightedGraph } from '../src/ml/propagate
 import { representatives, typicalPicks } from '../src/stages/seed-labels.js';
 import { epochsFor } from '../src/stages/train.js';
 import { Random } from '../src/util/random.js';
+import { stage as features } from '../src/stages/features.js';
+import type { StageType } from '../src/stages/types.js';
+import { ndarray } from '../src/util/npy.js';
 import { executed, Rig } from './support/rig.js';
+import { runStage } from './support/stage-harness.js';
 import { writeTinyIdx } from './support/tiny-data.js';
 
 let tf: Tf;
@@ -81,6 +85,31 @@ describe('PCA', () => {
       assert.ok(Math.abs(s / (n - 1) - (model.variances[m] as number)) < 1e-3 * (model.variances[m] as number));
       assert.ok(Math.abs(w / (n - 1) - 1) < 1e-3, `whitened variance ${w / (n - 1)}`);
     }
+  });
+});
+
+describe('the features stage', () => {
+  test('method none writes the pixels /255 and pca writes one row of components per image, for every set', async () => {
+    const random = new Random(14);
+    const width = 16;
+    const pixels = (rows: number): Uint8Array => Uint8Array.from({ length: rows * width }, () => random.int(256));
+    const sets = { train: pixels(40), val: pixels(5), test: pixels(7) };
+    const split: StageType<Record<string, never>> = {
+      name: 'split',
+      version: 1,
+      schema: {},
+      async run(_inputs, _params, ctx) {
+        for (const [name, x] of Object.entries(sets)) await ctx.writeNpy(`x_${name}.npy`, ndarray('uint8', [x.length / width, width], x));
+      },
+    };
+    const { artifact } = await runStage(split, {});
+    const none = (await runStage(features, { method: 'none', components: 50, whiten: false }, { split: [artifact] })).artifact;
+    const train = await none.readNpy('train.npy');
+    assert.deepEqual(train.shape, [40, width]);
+    assert.deepEqual(Array.from(train.data as Float32Array), Array.from(sets.train, (v) => Math.fround(v / 255)));
+    const pca = (await runStage(features, { method: 'pca', components: 3, whiten: true }, { split: [artifact] })).artifact;
+    for (const [name, rows] of [['train', 40], ['val', 5], ['test', 7]] as const) assert.deepEqual((await pca.readNpy(`${name}.npy`)).shape, [rows, 3]);
+    assert.deepEqual((await pca.readNpy('components.npy')).shape, [3, width]);
   });
 });
 
