@@ -1,3 +1,4 @@
+import { squaredDistance } from './kmeans/distance.js';
 import type { Tf } from './tf.js';
 
 /** The k nearest neighbours of every row: n x k, nearest first, the row itself left out. */
@@ -8,16 +9,6 @@ export interface KnnGraph {
   readonly indices: Int32Array;
   /** Euclidean distances to them, n x k, recomputed exactly (not from the products). */
   readonly distances: Float32Array;
-}
-
-/** Exact squared distance between rows i and j of `x`, in double precision. */
-function exactSquared(x: Float32Array, d: number, i: number, j: number): number {
-  let s = 0;
-  for (let f = 0, p = i * d, q = j * d; f < d; f++, p++, q++) {
-    const v = (x[p] as number) - (x[q] as number);
-    s += v * v;
-  }
-  return s;
 }
 
 /**
@@ -61,7 +52,7 @@ export function knnGraph(tf: Tf, x: Float32Array, n: number, d: number, k: numbe
       top.dispose();
       for (let i = lo; i < hi; i++) {
         const row = candidates.subarray((i - lo) * (keep + 1), (i - lo + 1) * (keep + 1));
-        const ranked = Array.from(row, (j) => ({ j, s: exactSquared(x, d, i, j) })).filter((c) => c.j !== i);
+        const ranked = Array.from(row, (j) => ({ j, s: squaredDistance(x, x, d, i, j) })).filter((c) => c.j !== i);
         ranked.sort((a, b) => a.s - b.s || a.j - b.j);
         for (let m = 0; m < k; m++) {
           const best = ranked[m] as { j: number; s: number };
