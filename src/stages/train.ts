@@ -3,7 +3,6 @@ import { loadTf } from '../ml/backend.js';
 import { MlpSpecError, resolveMlp, saveMlp, trainMlp } from '../ml/mlp/index.js';
 import type { EpochMetrics, LabelledData, Loss, MlpSpec, OptimizerName, ResolvedMlp } from '../ml/mlp/index.js';
 import { ACTIVATIONS, LOSSES, OPTIMIZERS } from '../ml/mlp/index.js';
-import type { JsonObject } from '../util/json.js';
 import { readArray, readImages } from './inputs.js';
 import type { ArtifactReader } from './types.js';
 import { StageUserError } from './types.js';
