@@ -245,5 +245,15 @@ stages:
     }
     // 70 images in batches of 500 make one step per epoch: min_steps 3 makes three epochs.
     assert.equal(summaryOf('train[method=poisson]')['epochs'], 3);
+    // The results' label columns come from the nearest labelling stage: propagate here, not the seeds behind it.
+    const json = await rig.run(['results', 'p.yaml', '--format', 'json']);
+    assert.equal(json.code, 0, json.stderr);
+    const rows = (JSON.parse(json.stdout) as { rows: Record<string, unknown>[] }).rows;
+    assert.equal(rows.length, 2);
+    for (const row of rows) {
+      assert.equal(row['labels.samples'], 70);
+      assert.equal(row['labels.trueLabelsUsed'], seed['samples']);
+      assert.equal(row['seed-labels.samples'], seed['samples']);
+    }
   });
 });

@@ -46,9 +46,9 @@ export interface ResultsTable {
 
 /** The metrics every results view shows, in order, when the cells have them. */
 export const KEY_METRICS = [
-  'seed-labels.samples',
-  'seed-labels.trueLabelsUsed',
-  'seed-labels.labelAccuracy',
+  'labels.samples',
+  'labels.trueLabelsUsed',
+  'labels.labelAccuracy',
   'train.trainSeconds',
   'evaluate.accuracy',
   'evaluate.loss',
@@ -80,6 +80,22 @@ async function upstreamSummaries(graph: InstanceGraph<KeyedInstance>, store: Sto
   return row;
 }
 
+/** The metrics of a cell's training labels, read from the nearest upstream stage whose role is `labelling`. */
+const LABEL_METRICS = ['samples', 'trueLabelsUsed', 'labelAccuracy'] as const;
+
+/**
+ * The cell's training-label columns (`labels.samples`, `labels.trueLabelsUsed`,
+ * `labels.labelAccuracy`) from the nearest upstream instance of a labelling
+ * stage type (seed-labels, propagate), whatever its type is called.
+ */
+async function labelColumns(graph: InstanceGraph<KeyedInstance>, store: Store, cell: KeyedInstance): Promise<ResultRow> {
+  const labeller = upstreamWithRole(graph, cell, 'labelling');
+  if (labeller === undefined || (await store.state(labeller.key)).state !== 'ok') return {};
+  const summary = readSummary((await readManifest(store.objectDir(labeller.key))).summary ?? null);
+  if (summary === null) return {};
+  return Object.fromEntries(LABEL_METRICS.flatMap((name) => (name in summary.metrics ? [[`labels.${name}`, summary.metrics[name] ?? null]] : [])));
+}
+
 /**
  * Reads every grid cell of a planned pipeline from the store: the manifests
  * of the instances whose stage type's role is `evaluation`, whose lineage
@@ -93,11 +109,11 @@ export async function collectResults(plan: Plan, store: Store): Promise<ResultsT
     const base = { id: instance.id, stage: instance.stage, matrix: instance.matrix, key: instance.key, ...(trainer ? { train: { id: trainer.id, key: trainer.key } } : {}) };
     const state = await store.state(instance.key);
     if (state.state === 'ok') {
-      const row = rowOf(await openArtifact(store.objectDir(instance.key)));
+      const row = { ...rowOf(await openArtifact(store.objectDir(instance.key))), ...(await labelColumns(graph, store, instance)) };
       cells.push({ ...base, status: 'ok', row: { stage: row['stage'] ?? instance.stage, status: 'ok', ...row } });
     } else {
       const status = state.state;
-      const row: ResultRow = { stage: instance.stage, status, ...flattenJson(instance.matrix), ...(await upstreamSummaries(graph, store, instance)) };
+      const row: ResultRow = { stage: instance.stage, status, ...flattenJson(instance.matrix), ...(await upstreamSummaries(graph, store, instance)), ...(await labelColumns(graph, store, instance)) };
       cells.push({ ...base, status, ...(state.state === 'damaged' ? { reason: state.reason } : {}), row });
     }
   }

@@ -43,6 +43,7 @@ export interface PropagateSummary extends StageSummary {
 export const stage: StageType<PropagateParams> = {
   name: 'propagate',
   version: 1,
+  role: 'labelling',
   description: 'Labels every training image from a few seed labels over a kNN graph (label spreading or Poisson learning) and keeps the most confident share.',
   heavy: true,
   schema: {

@@ -153,6 +153,7 @@ function accuracy(indices: Int32Array, labels: Int32Array, truth: Int32Array): n
 export const stage: StageType<SeedLabelsParams> = {
   name: 'seed-labels',
   version: 2,
+  role: 'labelling',
   description: 'Chooses the labelled training images (or centres) that seed a classifier, labelling them through k-means clusters or at random.',
   schema: {
     $schema: 'http://json-schema.org/draft-07/schema#',
