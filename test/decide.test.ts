@@ -7,7 +7,7 @@ import type { Expansion, Plan, StageInstance, StageTypeInfo } from '../src/plan/
 import type { JsonObject } from '../src/util/json.js';
 
 const type = (name: string): StageTypeInfo => ({
-  name, version: 1, schema: {}, gather: false, heavy: false, numeric: false, readsFiles: false, untracked: [], role: null, source: { kind: 'builtin', name },
+  name, version: 1, schema: {}, gather: false, heavy: false, numeric: false, readsFiles: false, untracked: [], requires: [], role: null, source: { kind: 'builtin', name },
 });
 
 /** data → cluster[k=10] → train[k=10] → evaluate[k=10], and data → train-all. */

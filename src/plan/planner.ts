@@ -7,7 +7,7 @@ import { suggest, tidy, type Diagnostic } from '../errors/diagnostic.js';
 import { canonicalJson, isPlainObject, type JsonObject, type JsonValue } from '../util/json.js';
 import { topoSort } from './graph.js';
 import { expandMatrix, formatMatrix, project, type Combination } from './matrix.js';
-import type { Expansion, KeyedInstance, Plan, StageInstance, StageTypeInfo } from './types.js';
+import type { Expansion, InputRequirement, KeyedInstance, Plan, StageInstance, StageTypeInfo } from './types.js';
 
 /** A reference found in a stage's `with`, with where it was written. */
 interface FoundReference {
@@ -60,6 +60,77 @@ function resolveValue(value: JsonValue, scopes: { matrix: Combination; params: R
     return out;
   }
   return value;
+}
+
+/**
+ * The diagnostics of one stage's instances, one per mistake: a mistake made
+ * once in the file but found in several matrix instances is reported once,
+ * with the instances it affects, not once per instance.
+ */
+class ProblemsByInstance {
+  /** The matrix values of every instance of the stage, in order. */
+  readonly instances: string[] = [];
+  private readonly found = new Map<string, { diagnostic: Diagnostic; instances: string[] }>();
+
+  add(diagnostics: readonly Diagnostic[], instance: string): void {
+    for (const diagnostic of diagnostics) {
+      const id = `${diagnostic.line}:${diagnostic.column}:${diagnostic.message}`;
+      const entry = this.found.get(id) ?? { diagnostic, instances: [] };
+      entry.instances.push(instance);
+      this.found.set(id, entry);
+    }
+  }
+
+  diagnostics(): Diagnostic[] {
+    const total = this.instances.length;
+    return [...this.found.values()].map(({ diagnostic, instances }) => {
+      if (instances.every((i) => i === '')) return diagnostic;
+      const affects = total === 1
+        ? `in ${instances[0] ?? ''}`
+        : instances.length === total
+        ? `in all ${total} instances`
+        : `in ${instances.length} of ${total} instances: ${instances.slice(0, 3).join('; ')}${instances.length > 3 ? `; and ${instances.length - 3} more` : ''}`;
+      return { ...diagnostic, message: `${diagnostic.message} (${affects})` };
+    });
+  }
+}
+
+function matches(when: InputRequirement['when'], params: Readonly<Record<string, JsonValue>>): boolean {
+  return Object.entries(when ?? {}).every(([name, values]) => values.some((v) => canonicalJson(v) === canonicalJson(params[name] ?? null)));
+}
+
+/**
+ * The inputs a stage type declares it cannot run without that the stage's
+ * `needs` do not provide, as diagnostics at the stage's `needs` (or its id
+ * when it has none), each naming the stages that could fill the gap.
+ */
+function missingInputs(
+  id: string,
+  hasNeeds: boolean,
+  type: StageTypeInfo,
+  params: Readonly<Record<string, JsonValue>>,
+  needTypes: readonly { need: string; type: string | undefined }[],
+  spec: LoadedPipeline['spec'],
+  types: ReadonlyMap<string, StageTypeInfo>,
+  source: SourceFile,
+): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  const at: DocPath = hasNeeds ? ['stages', id, 'needs'] : ['stages', id];
+  for (const requirement of type.requires) {
+    if (!matches(requirement.when, params)) continue;
+    const providing = needTypes.filter((n) => n.type !== undefined && requirement.types.includes(n.type));
+    const what = requirement.types.map((t) => `"${t}"`).join(' or ');
+    if (providing.length === 0) {
+      const candidates = Object.keys(spec.stages).filter((s) => s !== id && requirement.types.includes(types.get(spec.stages[s]?.uses ?? '')?.name ?? ''));
+      const hint = candidates.length > 0
+        ? `add ${candidates.map((c) => `"${c}"`).join(' or ')} to its needs`
+        : `add a stage of type ${what} and list it in this stage's needs`;
+      out.push(source.atPath(at, `stage "${id}" needs a ${what} stage: ${requirement.why}`, hint, hasNeeds ? 'value' : 'key'));
+    } else if (requirement.types.length === 1 && providing.length > 1) {
+      out.push(source.atPath(at, `stage "${id}" needs exactly one ${what} stage, got ${providing.map((p) => `"${p.need}"`).join(', ')}: ${requirement.why}`, 'keep one of them in its needs'));
+    }
+  }
+  return out;
 }
 
 /** The instance id people see: the stage id, plus its matrix values when it has any. */
@@ -154,17 +225,20 @@ export function expand(
     const stageAxes = new Set(axes[id] ?? []);
     const seen = new Set<string>();
     const list: StageInstance[] = [];
+    const problems = new ProblemsByInstance();
+    const needTypes = stage.needs.map((need) => ({ need, type: types.get(spec.stages[need]?.uses ?? '')?.name }));
     for (const combo of combos.length > 0 ? combos : [{}]) {
       const matrix = project(combo, stageAxes);
       const identity = canonicalJson(matrix);
       if (seen.has(identity)) continue;
       seen.add(identity);
       const iid = instanceId(id, matrix);
+      problems.instances.push(formatMatrix(matrix));
       const resolved = (resolveValue(stage.with, { matrix, params }) ?? {}) as Record<string, JsonValue>;
-      const where = Object.keys(matrix).length > 0 ? ` (${formatMatrix(matrix)})` : '';
-      const withProblems = validateWithSchema(type.schema, resolved, { source, base: ['stages', id, 'with'], label: `stage "${id}"${where}: ` });
+      const withProblems = validateWithSchema(type.schema, resolved, { source, base: ['stages', id, 'with'], label: `stage "${id}": ` });
+      if (withProblems.length === 0) withProblems.push(...missingInputs(id, stage.needs.length > 0, type, resolved, needTypes, spec, types, source));
       if (withProblems.length > 0 || broken) {
-        diagnostics.push(...withProblems);
+        problems.add(withProblems, formatMatrix(matrix));
         continue;
       }
       const needs: Record<string, string[]> = {};
@@ -176,6 +250,7 @@ export function expand(
       }
       list.push({ id: iid, stage: id, type, matrix, params: resolved, needs });
     }
+    diagnostics.push(...problems.diagnostics());
     byStage.set(id, list);
     instances.push(...list);
   }

@@ -13,6 +13,20 @@ export const STAGE_ROLES = ['evaluation', 'training', 'labelling'] as const;
 /** A stage type's role. */
 export type StageRole = (typeof STAGE_ROLES)[number];
 
+/**
+ * An input a stage type cannot run without: one of its `needs` must be a stage
+ * of one of these types. `validate` and `plan` check it, so a wiring mistake is
+ * a located diagnostic before anything runs, not a failure after hours of work.
+ */
+export interface InputRequirement {
+  /** The stage types (`uses`) any one of which satisfies it, such as `['split']`. */
+  readonly types: readonly string[];
+  /** Why the input is needed, for the message: `evaluate measures the model on a split's test set`. */
+  readonly why: string;
+  /** Only when each named parameter (after defaults) has one of the listed values, such as `{ strategy: ['full', 'part'] }`. */
+  readonly when?: Readonly<Record<string, readonly JsonValue[]>>;
+}
+
 /** What the planner needs to know of a stage type (never its code). */
 export interface StageTypeInfo {
   readonly name: string;
@@ -27,6 +41,8 @@ export interface StageTypeInfo {
   readonly readsFiles: boolean;
   /** Parameters left out of the key because they cannot change the output. */
   readonly untracked: readonly string[];
+  /** The inputs it cannot run without, checked against `needs` before a run. */
+  readonly requires: readonly InputRequirement[];
   readonly source: StageSource;
 }
 

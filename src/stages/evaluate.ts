@@ -39,6 +39,10 @@ const FILES = {
 export const stage: StageType<EvaluateParams> = {
   name: 'evaluate',
   version: 2,
+  requires: [
+    { types: ['train'], why: 'evaluate measures a trained model' },
+    { types: ['split'], why: 'evaluate measures the model on the test set of a split' },
+  ],
   description: "Scores a trained model on the split's test or validation set (loss, accuracy, confusion matrix, per-class accuracy).",
   heavy: true,
   role: 'evaluation',

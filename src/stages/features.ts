@@ -34,6 +34,7 @@ export interface FeaturesSummary extends StageSummary {
 export const stage: StageType<FeaturesParams> = {
   name: 'features',
   version: 1,
+  requires: [{ types: ['split'], why: 'features are fitted on the training images of a split' }],
   description: "Projects a split's images onto the principal components of its training images (PCA, optionally whitened).",
   heavy: true,
   numeric: true,

@@ -47,6 +47,7 @@ export interface KMeansSummary extends StageSummary {
 export const stage: StageType<KMeansParams> = {
   name: 'kmeans',
   version: 3,
+  requires: [{ types: ['features', 'split'], why: 'kmeans clusters the training images of a split (or the output of a features stage)' }],
   description: 'Clusters the training images with k-means and stores the centres, assignments and distances to the centres.',
   heavy: true,
   numeric: true,

@@ -26,6 +26,7 @@ export interface KnnGraphSummary extends StageSummary {
 export const stage: StageType<KnnGraphParams> = {
   name: 'knn-graph',
   version: 1,
+  requires: [{ types: ['features', 'split'], why: 'knn-graph links the training images of a split (or the output of a features stage)' }],
   description: 'Finds the exact k nearest neighbours of every training image (or feature row) by blocked matrix products.',
   heavy: true,
   numeric: true,

@@ -43,6 +43,11 @@ export interface PropagateSummary extends StageSummary {
 export const stage: StageType<PropagateParams> = {
   name: 'propagate',
   version: 1,
+  requires: [
+    { types: ['split'], why: 'propagate reads the true training labels of a split' },
+    { types: ['knn-graph'], why: 'propagate spreads labels over a kNN graph' },
+    { types: ['seed-labels'], why: 'propagate starts from a seed set' },
+  ],
   role: 'labelling',
   description: 'Labels every training image from a few seed labels over a kNN graph (label spreading or Poisson learning) and keeps the most confident share.',
   heavy: true,

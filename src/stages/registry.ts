@@ -44,6 +44,15 @@ export async function loadStage(source: StageSource): Promise<StageType> {
   return (module['stage'] ?? module['default']) as StageType;
 }
 
+function isRequirement(value: unknown): boolean {
+  if (value === null || typeof value !== 'object') return false;
+  const r = value as Record<string, unknown>;
+  const when = r['when'];
+  return Array.isArray(r['types']) && r['types'].length > 0 && r['types'].every((t) => typeof t === 'string')
+    && typeof r['why'] === 'string'
+    && (when === undefined || (when !== null && typeof when === 'object' && Object.values(when).every((v) => Array.isArray(v))));
+}
+
 /** What is wrong with a module's export, or null when it is a stage type. */
 function stageShapeProblem(value: unknown): string | null {
   if (value === null || typeof value !== 'object') return 'it exports no "stage" object';
@@ -53,6 +62,9 @@ function stageShapeProblem(value: unknown): string | null {
   if (s['schema'] === null || typeof s['schema'] !== 'object') return 'its stage has no "schema" object';
   if (typeof s['run'] !== 'function') return 'its stage has no "run" function';
   if (s['role'] !== undefined && !(STAGE_ROLES as readonly unknown[]).includes(s['role'])) return `its stage's "role" must be one of ${STAGE_ROLES.join(', ')}`;
+  if (s['requires'] !== undefined && !(Array.isArray(s['requires']) && s['requires'].every(isRequirement))) {
+    return 'its stage\'s "requires" must be a list of { types: [stage type names], why: text, when?: { param: [values] } }';
+  }
   const problem = schemaProblem(s['schema'] as object);
   return problem === null ? null : `its stage's schema is not a valid JSON Schema (${problem})`;
 }
@@ -68,6 +80,7 @@ function info(stage: StageType, source: StageSource): StageTypeInfo {
     role: stage.role ?? null,
     readsFiles: typeof stage.files === 'function',
     untracked: stage.untracked ?? [],
+    requires: stage.requires ?? [],
     source,
   };
 }

@@ -153,6 +153,11 @@ function accuracy(indices: Int32Array, labels: Int32Array, truth: Int32Array): n
 export const stage: StageType<SeedLabelsParams> = {
   name: 'seed-labels',
   version: 2,
+  requires: [
+    { types: ['split'], why: 'seed-labels reads the training labels of a split' },
+    { types: ['kmeans'], why: 'this strategy labels through k-means clusters', when: { strategy: CLUSTER_STRATEGIES } },
+    { types: ['knn-graph'], why: 'strategy "typical" measures density on a kNN graph', when: { strategy: ['typical'] } },
+  ],
   role: 'labelling',
   description: 'Chooses the labelled training images (or centres) that seed a classifier, labelling them through k-means clusters or at random.',
   schema: {

@@ -68,6 +68,7 @@ function rows(x: NdArray<'uint8'>, y: Int32Array, order: Int32Array | null, from
 export const stage: StageType<SplitParams> = {
   name: 'split',
   version: 2,
+  requires: [{ types: ['dataset'], why: 'split divides the images of a dataset stage' }],
   description: 'Holds out a validation set from the training images (the last ones, or a seeded shuffle) and keeps the test set.',
   schema: {
     $schema: 'http://json-schema.org/draft-07/schema#',

@@ -186,6 +186,10 @@ function finalMetrics(last: EpochMetrics | undefined): Record<string, number> {
 export const stage: StageType<TrainParams> = {
   name: 'train',
   version: 2,
+  requires: [
+    { types: ['split'], why: 'train reads the training images and the validation set of a split' },
+    { types: ['propagate', 'seed-labels'], why: 'train learns from a seed set (or its propagated labels)' },
+  ],
   description: 'Trains a Keras-style MLP on the seed labels (validating each epoch) and saves it in TensorFlow.js layers format.',
   heavy: true,
   role: 'training',

@@ -1,6 +1,6 @@
 import type { JsonValue } from '../util/json.js';
 import type { NdArray } from '../util/npy.js';
-import type { StageRole } from '../plan/types.js';
+import type { InputRequirement, StageRole } from '../plan/types.js';
 import type { LineageEntry } from '../cache/artifact.js';
 
 /** One stored artifact, as a stage reads it from its inputs. */
@@ -51,7 +51,7 @@ export interface StageSummary {
   readonly details?: Readonly<Record<string, JsonValue>>;
 }
 
-export type { LineageEntry };
+export type { InputRequirement, LineageEntry };
 
 /** The artifacts a stage instance consumes, by the id of the stage it `needs`. */
 export interface StageInputs {
@@ -146,6 +146,12 @@ export interface StageType<P = Record<string, unknown>> {
    * the cache key, so changing them never reruns the stage.
    */
   readonly untracked?: readonly string[];
+  /**
+   * The inputs it cannot run without (`{ types: ['split'], why }`, optionally
+   * `when` some parameter has some value): `validate` reports a stage whose
+   * `needs` lack one, at the stage, before anything runs.
+   */
+  readonly requires?: readonly InputRequirement[];
   /**
    * External files the stage will read, given its parameters; their content
    * hashes become part of the cache key. Throw StageUserError when they
