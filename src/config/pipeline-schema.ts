@@ -22,7 +22,7 @@ export const PIPELINE_SCHEMA = {
       type: 'object',
       description: 'Named defaults, used in `with` as ${{ params.NAME }} and overridable with --set NAME=VALUE.',
       propertyNames: { pattern: ID_PATTERN },
-      additionalProperties: { type: ['string', 'number', 'boolean', 'array', 'object'] },
+      additionalProperties: { not: { type: 'null' }, description: 'A default value: text, a number, a boolean, a list or a mapping.' },
     },
     matrix: {
       type: 'object',
