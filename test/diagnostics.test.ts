@@ -35,7 +35,7 @@ const CASES: readonly Case[] = [
   { name: 'unterminated expression', yaml: 'name: x\nstages:\n  a: { uses: aggregate, with: { columns: ["${{ matrix.k"] } }\n', expect: /p\.yaml:3:44 error: unterminated expression/ },
   { name: 'a matrix left empty by exclude', yaml: 'name: x\nmatrix:\n  k: [1]\n  exclude:\n    - { k: 1 }\nstages:\n  a: { uses: aggregate }\n', expect: /p\.yaml:4:3 error: the matrix is empty: "exclude" removes every combination/ },
   { name: 'a duplicate key', yaml: 'name: x\nstages:\n  a: { uses: aggregate }\n  a: { uses: aggregate }\n', expect: /p\.yaml:4:3 error: duplicate key "a"/ },
-  { name: 'a bad --set: unknown param', yaml: ok, args: ['--set', 'epoch=4'], expect: /<command line>:1:1 error: --set epoch=4: unknown param "epoch"/, hint: /did you mean "epochs"\?/ },
+  { name: 'a bad --set: unknown param', yaml: ok, args: ['--set', 'epoch=4'], expect: /<command line>:1:1 error: --set epoch=4: unknown param or matrix axis "epoch"/, hint: /did you mean "epochs"\?/ },
   { name: 'a bad --set: wrong type', yaml: ok, args: ['--set', 'epochs=many'], expect: /<command line>:1:8 error: --set epochs=many: param "epochs" is a number/ },
   { name: 'a bad --set: no value', yaml: ok, args: ['--set', 'epochs'], expect: /<command line>:1:1 error: --set epochs: expected NAME=VALUE/ },
   { name: 'a local stage module that is missing', yaml: 'name: x\nstages:\n  a: { uses: ./stages/nope.js }\n', expect: /p\.yaml:3:14 error: stage "a": local stage module "\.\/stages\/nope\.js" not found/ },

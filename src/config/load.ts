@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { DiagnosticError, type Diagnostic } from '../errors/diagnostic.js';
 import { isPlainObject, type JsonValue } from '../util/json.js';
+import { axisParam } from './overrides.js';
 import { PIPELINE_SCHEMA } from './pipeline-schema.js';
 import { SourceFile } from './source.js';
 import type { LoadedPipeline, MatrixSpec, PipelineSpec, StageSpec } from './spec.js';
@@ -19,6 +20,10 @@ export function parsePipeline(file: string, text: string): { pipeline?: LoadedPi
     return { diagnostics: [source.at(0, 1, 'a pipeline file must be a mapping with "name" and "stages"', 'start from the example in the README')] };
   }
   const diagnostics = validateWithSchema(PIPELINE_SCHEMA, data, { source, base: [], label: '' });
+  for (const [axis, values] of Object.entries((data['matrix'] ?? {}) as Record<string, unknown>)) {
+    const param = typeof values === 'string' ? axisParam(values) : '';
+    if (typeof param !== 'string') diagnostics.push(source.atPath(['matrix', axis], param.message, 'for example k: "${{ params.ks }}" with params: { ks: [10, 20] }'));
+  }
   if (diagnostics.length > 0) return { diagnostics };
   return { pipeline: { spec: toSpec(data), source }, diagnostics: [] };
 }
@@ -43,11 +48,17 @@ export async function loadPipeline(file: string): Promise<LoadedPipeline> {
 function toSpec(data: Record<string, unknown>): PipelineSpec {
   const matrix = (data['matrix'] ?? {}) as Record<string, unknown>;
   const axes: Record<string, readonly JsonValue[]> = {};
+  const fromParams: Record<string, string> = {};
   for (const [axis, values] of Object.entries(matrix)) {
-    if (axis !== 'include' && axis !== 'exclude') axes[axis] = values as JsonValue[];
+    if (axis === 'include' || axis === 'exclude') continue;
+    const param = typeof values === 'string' ? axisParam(values) : undefined;
+    // Filled from the param by applySets, once `--set` is applied.
+    if (typeof param === 'string') fromParams[axis] = param;
+    axes[axis] = typeof values === 'string' ? [] : values as JsonValue[];
   }
   const matrixSpec: MatrixSpec = {
     axes,
+    fromParams,
     include: (matrix['include'] ?? []) as MatrixSpec['include'],
     exclude: (matrix['exclude'] ?? []) as MatrixSpec['exclude'],
   };

@@ -40,7 +40,10 @@ export const PIPELINE_SCHEMA = {
           items: { type: 'object', minProperties: 1 },
         },
       },
-      additionalProperties: { type: 'array', minItems: 1, description: 'The values of one axis.' },
+      additionalProperties: {
+        description: 'The values of one axis: a list, or "${{ params.NAME }}" to read them from a param (a list, which --set can change).',
+        anyOf: [{ type: 'array', minItems: 1 }, { type: 'string' }],
+      },
     },
     stages: {
       type: 'object',

@@ -17,6 +17,10 @@ export interface MatrixSpec {
   readonly axes: Readonly<Record<string, readonly JsonValue[]>>;
   readonly include: readonly Readonly<Record<string, JsonValue>>[];
   readonly exclude: readonly Readonly<Record<string, JsonValue>>[];
+  /** Axes written as `"${{ params.NAME }}"`: the param each reads its values from (after `--set`). */
+  readonly fromParams?: Readonly<Record<string, string>>;
+  /** Params swept from the command line (`--set epochs=1,2`): each is an axis of its name, and `${{ params.NAME }}` reads it. */
+  readonly sweptParams?: readonly string[];
 }
 
 /** A pipeline file as the user wrote it, checked against the pipeline schema. */

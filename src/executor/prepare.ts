@@ -1,6 +1,6 @@
 import { dirname, resolve } from 'node:path';
 import { loadPipeline } from '../config/load.js';
-import { applyOverrides } from '../config/overrides.js';
+import { applySets } from '../config/overrides.js';
 import type { LoadedPipeline } from '../config/spec.js';
 import { DiagnosticError, tidy, type Diagnostic } from '../errors/diagnostic.js';
 import { detectCompute } from '../ml/backend.js';
@@ -32,9 +32,10 @@ export interface PrepareOptions {
  * DiagnosticError. No TensorFlow, no stage code beyond the schemas.
  */
 export async function checkPipeline(file: string, sets: readonly string[]): Promise<{ pipeline: LoadedPipeline; expansion: Expansion; code: Awaited<ReturnType<typeof loadStageTypes>>['code'] }> {
-  const pipeline = await loadPipeline(file);
-  const { types, code, diagnostics } = await loadStageTypes(pipeline);
-  const overrides = applyOverrides(pipeline.spec.params, sets);
+  const loaded = await loadPipeline(file);
+  const { types, code, diagnostics } = await loadStageTypes(loaded);
+  const overrides = applySets(loaded, sets);
+  const pipeline: LoadedPipeline = { ...loaded, spec: { ...loaded.spec, matrix: overrides.matrix } };
   const expanded = expand(pipeline, types, overrides.params);
   const all = tidy([...overrides.diagnostics, ...diagnostics, ...expanded.diagnostics]);
   if (all.length > 0 || expanded.expansion === undefined) throw new DiagnosticError(all);

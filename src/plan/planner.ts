@@ -36,12 +36,24 @@ function readFields(value: JsonValue | undefined, fields: readonly string[]): Js
   return current;
 }
 
+/** What expressions read: the instance's matrix values, the params, and the params swept as axes. */
+interface Scopes {
+  readonly matrix: Combination;
+  readonly params: Readonly<Record<string, JsonValue>>;
+  readonly swept: readonly string[];
+}
+
+/** A reference reads the matrix when it names an axis, or a param that `--set` sweeps (an axis of the same name). */
+function readsMatrix(ref: Reference, swept: readonly string[]): boolean {
+  return ref.scope === 'matrix' || swept.includes(ref.name);
+}
+
 /** Substitutes expressions; a reference to a missing field drops the key, so the stage's default applies. */
-function resolveValue(value: JsonValue, scopes: { matrix: Combination; params: Readonly<Record<string, JsonValue>> }): JsonValue | undefined {
+function resolveValue(value: JsonValue, scopes: Scopes): JsonValue | undefined {
   if (typeof value === 'string') {
     const template = parseTemplate(value);
     if (isProblem(template)) return value;
-    const lookup = (ref: Reference): JsonValue | undefined => readFields((ref.scope === 'matrix' ? scopes.matrix : scopes.params)[ref.name], ref.fields);
+    const lookup = (ref: Reference): JsonValue | undefined => readFields((readsMatrix(ref, scopes.swept) ? scopes.matrix : scopes.params)[ref.name], ref.fields);
     const only = template[0];
     if (template.length === 1 && only !== undefined && typeof only !== 'string') return lookup(only);
     return template.map((part) => {
@@ -175,6 +187,7 @@ export function expand(
 
   const { combos, diagnostics: matrixProblems } = expandMatrix(spec.matrix, source);
   diagnostics.push(...matrixProblems);
+  const swept = spec.matrix.sweptParams ?? [];
   const axisNames = [...new Set([...Object.keys(spec.matrix.axes), ...spec.matrix.include.flatMap((e) => Object.keys(e))])];
 
   // References in `with`: malformed, or naming axes, fields or params that do not exist.
@@ -211,7 +224,7 @@ export function expand(
     const stage = spec.stages[id];
     const type = types.get(stage?.uses ?? '');
     if (stage === undefined || type === undefined) continue;
-    const set = new Set((references.get(id) ?? []).filter((f) => f.ref.scope === 'matrix').map((f) => f.ref.name));
+    const set = new Set((references.get(id) ?? []).filter((f) => readsMatrix(f.ref, swept)).map((f) => f.ref.name));
     if (!type.gather) for (const need of stage.needs) for (const a of axes[need] ?? []) set.add(a);
     axes[id] = [...set].sort();
   }
@@ -234,7 +247,7 @@ export function expand(
       seen.add(identity);
       const iid = instanceId(id, matrix);
       problems.instances.push(formatMatrix(matrix));
-      const resolved = (resolveValue(stage.with, { matrix, params }) ?? {}) as Record<string, JsonValue>;
+      const resolved = (resolveValue(stage.with, { matrix, params, swept }) ?? {}) as Record<string, JsonValue>;
       const withProblems = validateWithSchema(type.schema, resolved, { source, base: ['stages', id, 'with'], label: `stage "${id}": ` });
       if (withProblems.length === 0) withProblems.push(...missingInputs(id, stage.needs.length > 0, type, resolved, needTypes, spec, types, source));
       if (withProblems.length > 0 || broken) {
