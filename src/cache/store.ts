@@ -81,7 +81,8 @@ export class Store implements ArtifactStore {
   /** Artifacts whose files this object has hashed and found sound. */
   private readonly verified = new Set<string>();
 
-  constructor(readonly root: string) {}
+  /** `readOnly`: for commands that only read (plan, results): nothing is written, not even the hash cache. */
+  constructor(readonly root: string, private readonly options: { readonly readOnly?: boolean } = {}) {}
 
   /** The folder of the artifact with this key. */
   objectDir(key: string): string {
@@ -235,7 +236,7 @@ export class Store implements ArtifactStore {
       out[basename(path)] = sha256;
       changed = true;
     }
-    if (changed) {
+    if (changed && this.options.readOnly !== true) {
       // Only a cache: a store that cannot take it (read-only, full, cleaned by a run taking the lock) hashes again next time.
       await mkdir(this.root, { recursive: true }).then(() => writeFileAtomic(cacheFile, JSON.stringify(Object.fromEntries(cache), null, 1))).catch(() => undefined);
     }

@@ -14,6 +14,7 @@ import { EXIT } from './exit-codes.js';
 import { createLogger } from './logger.js';
 import { describeEvent, formatDiagnostics, formatPlan, table } from './output.js';
 import { editorSchema, stageSchema } from './schema.js';
+import { describeStore, findStore } from './store-location.js';
 
 const HELP = `seedflow: declarative, cached, parallel pipelines for cluster-seeded learning
 
@@ -122,8 +123,11 @@ async function cmdValidate(positionals: readonly string[], values: Values): Prom
 }
 
 async function cmdPlan(positionals: readonly string[], values: Values): Promise<number> {
-  const store = new Store(resolve(values.store ?? 'artifacts'));
-  const { plan } = await preparePlan({ file: onePipeline(positionals, 'plan'), sets: values.set ?? [], store, allowDownload: false, log: (_, m) => err(m) });
+  const file = onePipeline(positionals, 'plan');
+  const location = findStore(values.store, file);
+  const store = new Store(location.root, { readOnly: true });
+  const { plan } = await preparePlan({ file, sets: values.set ?? [], store, allowDownload: false, log: (_, m) => err(m) });
+  err(describeStore(location));
   checkStages(plan, values.force ?? [], '--force');
   checkStages(plan, values.only ?? [], '--only');
   const states = decide(plan, await storeFacts(store, plan), { force: values.force ?? [], only: values.only ?? [] });
@@ -143,8 +147,10 @@ async function cmdRun(positionals: readonly string[], values: Values): Promise<n
   const started = Date.now();
   const file = onePipeline(positionals, 'run');
   const jobs = jobsOf(values);
-  const storeRoot = resolve(values.store ?? 'artifacts');
+  const location = findStore(values.store, file);
+  const storeRoot = location.root;
   const store = new Store(storeRoot);
+  err(describeStore(location));
   const { LocalRunner } = await import('../executor/runner.js');
   // Starts no process until asked: a plan that fails to load leaves nothing to close.
   const runner = new LocalRunner(jobs, store);
@@ -254,7 +260,7 @@ async function cmdSchema(positionals: readonly string[]): Promise<number> {
 
 async function cmdGc(positionals: readonly string[], values: Values): Promise<number> {
   if (positionals.length === 0) throw new UsageError('seedflow gc takes the pipeline files whose artifacts to keep');
-  const store = new Store(resolve(values.store ?? 'artifacts'));
+  const store = new Store(findStore(values.store, positionals[0]).root, { readOnly: values.yes !== true });
   const keep = new Set<string>();
   for (const file of positionals) {
     const { plan } = await preparePlan({ file, sets: values.set ?? [], store, allowDownload: false, log: (_, m) => err(m) });
@@ -281,7 +287,7 @@ async function cmdGc(positionals: readonly string[], values: Values): Promise<nu
 
 async function cmdDoctor(values: Values): Promise<number> {
   const { doctorReport } = await import('./doctor.js');
-  const rows = await doctorReport(resolve(values.store ?? 'artifacts'));
+  const rows = await doctorReport(findStore(values.store).root);
   out(table(rows.map(([k, v]) => [k, v])));
   return EXIT.ok;
 }

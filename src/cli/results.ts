@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import { Store } from '../cache/store.js';
+import { findStore } from './store-location.js';
 import { applyOverrides } from '../config/overrides.js';
 import { preparePlan } from '../executor/prepare.js';
 import type { Comparison, MetricValue } from '../history/compare.js';
@@ -90,7 +91,7 @@ export async function cmdResults(positionals: readonly string[], values: Results
   if (file === undefined) return usage('seedflow results takes one pipeline file');
   const format = (values.json ? 'json' : values.format ?? 'table') as ResultFormat;
   if (!RESULT_FORMATS.includes(format)) return usage(`--format must be one of ${RESULT_FORMATS.join(', ')} for results, got "${values.format ?? ''}"`);
-  const store = new Store(resolve(values.store ?? 'artifacts'));
+  const store = new Store(findStore(values.store, file).root, { readOnly: true });
   const { plan } = await preparePlan({ file, sets: values.set ?? [], store, allowDownload: false, log: (_, m) => err(m) });
   const table = await collectResults(plan, store);
   let cells: readonly Cell[] = table.cells;
@@ -127,7 +128,7 @@ export async function cmdReport(positionals: readonly string[], values: ResultsV
   const file = onePipeline(positionals);
   if (file === undefined) return usage('seedflow report takes one pipeline file');
   const output = resolve(values.output ?? 'report.html');
-  const store = new Store(resolve(values.store ?? 'artifacts'));
+  const store = new Store(findStore(values.store, file).root, { readOnly: true });
   const sets = values.set ?? [];
   const { pipeline, plan } = await preparePlan({ file, sets, store, allowDownload: false, log: (_, m) => err(m) });
   const { writeReport, CellNotFoundError } = await import('../report/report.js');
@@ -156,7 +157,7 @@ function runCounts(run: RunRecord): string {
 }
 
 async function openHistory(values: ResultsValues): Promise<{ history: import('../history/history.js').RunHistory | null; root: string }> {
-  const root = resolve(values.store ?? 'artifacts');
+  const root = findStore(values.store).root;
   const { RunHistory } = await import('../history/history.js');
   return { history: RunHistory.open(root, { create: false }), root };
 }
