@@ -205,6 +205,8 @@ async function cmdRun(positionals: readonly string[], values: Values): Promise<n
     runner.prepare({ heavy: heavy.length, numeric: heavy.some((i) => i.type.numeric === true) });
     emit({ event: 'run-start', time: Date.now(), run: id, pipeline: plan.name, jobs, backend: plan.backend, store: storeRoot, instances: plan.instances.length, toRun });
     const result = await schedule(plan, states, store, runner, emit, { jobs, keepGoing: values['keep-going'] === true, signal: controller.signal });
+    const { publishOutputs } = await import('../executor/publish.js');
+    for (const p of await publishOutputs(plan, pipeline, store)) emit({ event: 'published', time: Date.now(), ...p });
     emit({ event: 'run-end', time: Date.now(), run: id, status: result.status, durationMs: Date.now() - started, counts: result.counts });
     return result.status === 'success' ? EXIT.ok : result.status === 'interrupted' ? EXIT.interrupted : EXIT.stageFailed;
   } finally {

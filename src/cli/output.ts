@@ -77,6 +77,8 @@ export function describeEvent(event: RunEvent): { level: 'info' | 'warn' | 'erro
       if (event.status === 'interrupted') return { level: 'warn', text: `  ■ ${event.id}: interrupted` };
       return { level: 'error', text: `  ✗ ${event.id} failed: ${message}${hint !== undefined ? `\n      hint: ${hint}` : ''}` };
     }
+    case 'published':
+      return { level: 'info', text: `  → ${event.id}: ${event.files.length} file${event.files.length === 1 ? '' : 's'} published to ${event.path}` };
     case 'warning':
       return { level: 'warn', text: event.id ? `${event.id}: ${event.message}` : event.message };
     case 'run-end': {

@@ -86,6 +86,7 @@ export class ProgressModel {
       }
       case 'log':
       case 'warning':
+      case 'published':
       case 'run-end':
         // Printed as lines above the live block, not part of the model.
         return;

@@ -69,6 +69,7 @@ function toSpec(data: Record<string, unknown>): PipelineSpec {
       needs: (raw['needs'] ?? []) as string[],
       with: (raw['with'] ?? {}) as Record<string, JsonValue>,
       ...(typeof raw['description'] === 'string' ? { description: raw['description'] } : {}),
+      ...(typeof raw['publish'] === 'string' ? { publish: raw['publish'] } : {}),
     };
   }
   return {

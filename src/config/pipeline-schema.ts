@@ -64,6 +64,11 @@ export const PIPELINE_SCHEMA = {
           },
           with: { type: 'object', description: 'The stage type\'s parameters; values may use ${{ matrix.AXIS }} and ${{ params.NAME }}.' },
           description: { type: 'string', description: 'What this stage is for.' },
+          publish: {
+            type: 'string',
+            minLength: 1,
+            description: 'A folder, relative to the pipeline file, that `run` copies this stage\'s output files into (one subfolder per instance when the stage is expanded over the matrix).',
+          },
         },
       },
     },

@@ -10,6 +10,8 @@ export interface StageSpec {
   /** The stage type's parameters, expressions unresolved. */
   readonly with: Readonly<Record<string, JsonValue>>;
   readonly description?: string;
+  /** A folder (relative to the pipeline file) that `run` copies the stage's output files into. */
+  readonly publish?: string;
 }
 
 /** The matrix as written: axes with their values, and the include/exclude lists. */

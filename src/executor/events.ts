@@ -20,6 +20,7 @@ export type RunEvent =
   | { readonly event: 'progress'; readonly time: number; readonly id: string; readonly progress: StageProgress }
   | { readonly event: 'log'; readonly time: number; readonly id: string; readonly level: 'debug' | 'info' | 'warn'; readonly message: string }
   | { readonly event: 'stage-end'; readonly time: number; readonly id: string; readonly stage: string; readonly key: string; readonly status: EndStatus; readonly durationMs: number; readonly failure?: Failure; readonly summary?: JsonValue; readonly peakRssMb?: number }
+  | { readonly event: 'published'; readonly time: number; readonly id: string; readonly key: string; readonly path: string; readonly files: readonly string[] }
   | { readonly event: 'warning'; readonly time: number; readonly message: string; readonly id?: string }
   | { readonly event: 'run-end'; readonly time: number; readonly run: string; readonly status: 'success' | 'failed' | 'interrupted'; readonly durationMs: number; readonly counts: Readonly<Record<string, number>> };
 

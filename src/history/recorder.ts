@@ -92,6 +92,7 @@ export class HistoryRecorder {
       case 'progress':
       case 'log':
       case 'warning':
+      case 'published':
         // Live detail: the run's log file keeps it, the history does not.
         return;
     }
