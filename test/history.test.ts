@@ -17,7 +17,7 @@ describe('run history', () => {
     assert.ok(history !== null);
     try {
       for (const [id, started] of [['20260101-100000-1', 1000], ['20260101-110000-2', 2000], ['20260102-090000-3', 3000]] as const) {
-        history.startRun({ id, pipeline: 'grid', file: '/p/grid.yaml', params: {}, sets: [], options: {}, started, jobs: 2 });
+        history.startRun({ id, pipeline: 'grid', file: '/p/grid.yaml', params: {}, sets: [], options: {}, started, jobs: 2, provenance: null });
       }
       history.endRun('20260101-100000-1', 'success', 1500, { done: 3 });
       assert.deepEqual(history.runs().map((r) => r.id), ['20260102-090000-3', '20260101-110000-2', '20260101-100000-1']);
@@ -40,7 +40,7 @@ describe('run history', () => {
   });
 
   it('compare reports changed params, instances of one run only, and changed metrics but not timings', () => {
-    const base = { pipeline: 'grid', file: '/p/grid.yaml', sets: [], options: {}, started: 0, ended: 1, status: 'success' as const, jobs: 2, counts: {} };
+    const base = { pipeline: 'grid', file: '/p/grid.yaml', sets: [], options: {}, started: 0, ended: 1, status: 'success' as const, jobs: 2, counts: {}, provenance: null };
     const a = { ...base, id: 'a', params: { epochs: 20, seed: 1 } };
     const b = { ...base, id: 'b', params: { epochs: 5, seed: 1 }, sets: ['epochs=5'] };
     const comparison = compareRuns(

@@ -7,6 +7,7 @@ import { Store, StoreFileError, StoreLockedError } from '../cache/store.js';
 import { DiagnosticError } from '../errors/diagnostic.js';
 import { checkPipeline, preparePlan } from '../executor/prepare.js';
 import type { RunEvent } from '../executor/events.js';
+import { SEEDFLOW_VERSION } from '../executor/task.js';
 import { InstanceGraph } from '../plan/instance-graph.js';
 import { decide, type StoreFacts } from '../plan/states.js';
 import type { Plan } from '../plan/types.js';
@@ -191,6 +192,7 @@ async function cmdRun(positionals: readonly string[], values: Values): Promise<n
   };
   recorder = (await import('../history/recorder.js')).HistoryRecorder.open(store, {
     id, pipeline: plan.name, file: resolve(file), fileParams: pipeline.spec.params, sets: values.set ?? [], jobs, started,
+    provenance: (await import('../history/provenance.js')).gatherProvenance(file, SEEDFLOW_VERSION),
     options: { force: values.force ?? [], only: values.only ?? [], keepGoing: values['keep-going'] === true },
   }, (message) => emit({ event: 'warning', time: Date.now(), message: `seedflow: ${message}` }));
   const { schedule } = await import('../executor/scheduler.js');

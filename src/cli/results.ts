@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import { Store } from '../cache/store.js';
+import type { KeyRecord } from '../cache/key.js';
 import { findStore } from './store-location.js';
 import { applyOverrides } from '../config/overrides.js';
 import { preparePlan } from '../executor/prepare.js';
@@ -9,6 +10,7 @@ import { constantColumns, resolveColumn, sortCells } from '../report/cells.js';
 import { collectResults, KEY_METRICS, type Cell, type ResultsTable } from '../report/collect.js';
 import type { ResultRow } from '../stages/aggregate.js';
 import { toCsv } from '../stages/aggregate.js';
+import { readSummary } from '../stages/summary.js';
 import type { JsonValue } from '../util/json.js';
 import { EXIT } from './exit-codes.js';
 import { formatDuration } from './progress.js';
@@ -162,6 +164,19 @@ async function openHistory(values: ResultsValues): Promise<{ history: import('..
   return { history: RunHistory.open(root, { create: false }), root };
 }
 
+/** The metric `runs` shows: the best value over the run's instances. */
+const RUNS_METRIC = 'accuracy';
+
+/** The largest value of metric `name` among a run's instances, and which instance has it. */
+export function bestMetric(stages: readonly { readonly id: string; readonly summary: JsonValue }[], name: string): { value: number; id: string } | null {
+  let best: { value: number; id: string } | null = null;
+  for (const s of stages) {
+    const value = readSummary(s.summary)?.metrics[name];
+    if (typeof value === 'number' && Number.isFinite(value) && (best === null || value > best.value)) best = { value, id: s.id };
+  }
+  return best;
+}
+
 /** `seedflow runs [pipeline]`: the recorded runs, newest first (with --json, one JSON object per line). */
 export async function cmdRuns(positionals: readonly string[], values: ResultsValues): Promise<number> {
   if (positionals.length > 1) return usage('seedflow runs takes at most one pipeline name or file');
@@ -173,16 +188,24 @@ export async function cmdRuns(positionals: readonly string[], values: ResultsVal
   try {
     const filter = positionals[0];
     const runs = history.runs(filter === undefined ? undefined : filter.endsWith('.yaml') || filter.endsWith('.yml') ? resolve(filter) : filter);
+    const best = new Map(runs.map((r) => [r.id, bestMetric(history.stages(r.id), RUNS_METRIC)]));
     if (values.json) {
-      for (const run of runs) out(JSON.stringify(run));
+      // The pipeline text is long: `compare` and the history file keep it; the list names its hash.
+      for (const run of runs) {
+        const { provenance, ...rest } = run;
+        out(JSON.stringify({ ...rest, provenance: provenance === null ? null : { ...provenance, pipelineText: undefined }, best: best.get(run.id) ?? null }));
+      }
       return EXIT.ok;
     }
     if (runs.length === 0) {
       err(`seedflow: no run${filter !== undefined ? ` of ${filter}` : ''} is recorded in the store ${root}`);
       return EXIT.ok;
     }
-    const rows = runs.map((r) => [r.id, r.pipeline, when(r.started), r.ended === null ? '-' : formatDuration(r.ended - r.started), r.status === 'running' ? 'unfinished' : r.status, String(r.jobs), runCounts(r), r.sets.join(' ')]);
-    out(alignedTable(['RUN', 'PIPELINE', 'STARTED', 'TOOK', 'STATUS', 'JOBS', 'STAGES', 'SET'], rows, [false, false, false, true, false, true, false, false]));
+    const rows = runs.map((r) => {
+      const b = best.get(r.id);
+      return [r.id, r.pipeline, when(r.started), r.ended === null ? '-' : formatDuration(r.ended - r.started), r.status === 'running' ? 'unfinished' : r.status, String(r.jobs), runCounts(r), b === null || b === undefined ? '-' : `${formatValue(b.value)} ${b.id}`, r.provenance?.git ? r.provenance.git.commit.slice(0, 8) + (r.provenance.git.dirty ? '+' : '') : '-', r.sets.join(' ')];
+    });
+    out(alignedTable(['RUN', 'PIPELINE', 'STARTED', 'TOOK', 'STATUS', 'JOBS', 'STAGES', `BEST ${RUNS_METRIC.toUpperCase()}`, 'COMMIT', 'SET'], rows, [false, false, false, true, false, true, false, false, false, false]));
     return EXIT.ok;
   } finally {
     history.close();
@@ -216,7 +239,13 @@ export function formatComparison(c: Comparison): string {
   if (setsA !== setsB) lines.push(`  --set: A ${setsA}; B ${setsB}`);
   if (c.onlyInA.length > 0) lines.push('', `Only in A (${c.onlyInA.length}): ${c.onlyInA.join(', ')}`);
   if (c.onlyInB.length > 0) lines.push('', `Only in B (${c.onlyInB.length}): ${c.onlyInB.join(', ')}`);
-  if (c.rekeyed.length > 0) lines.push('', `${c.rekeyed.length} stage instance${c.rekeyed.length === 1 ? '' : 's'} computed from different inputs or params: ${c.rekeyed.slice(0, 8).join(', ')}${c.rekeyed.length > 8 ? ', …' : ''}`);
+  if (c.rekeyed.length > 0) {
+    // The direct changes (a param, a version) explain the rest, which only have a changed input.
+    const direct = c.rekeyed.filter((id) => (c.why[id] ?? []).some((r) => !r.startsWith('input ')));
+    lines.push('', `${c.rekeyed.length} stage instance${c.rekeyed.length === 1 ? '' : 's'} computed from different inputs or params${direct.length > 0 ? '; at the source:' : `: ${c.rekeyed.slice(0, 8).join(', ')}${c.rekeyed.length > 8 ? ', …' : ''}`}`);
+    for (const id of direct.slice(0, 12)) lines.push(`  ${id}: ${(c.why[id] ?? []).filter((r) => !r.startsWith('input ')).join(', ')}`);
+    if (direct.length > 12) lines.push(`  … and ${direct.length - 12} more`);
+  }
   lines.push('');
   if (c.metrics.length === 0) {
     lines.push('Metrics: no difference (timings left out)');
@@ -246,7 +275,15 @@ export async function cmdCompare(positionals: readonly string[], values: Results
     const b = history.findRun(refB);
     if ('problem' in b) return usage(b.problem);
     const { compareRuns } = await import('../history/compare.js');
-    const comparison = compareRuns(a, history.stages(a.id), b, history.stages(b.id));
+    const store = new Store(root, { readOnly: true });
+    const stagesA = history.stages(a.id);
+    const stagesB = history.stages(b.id);
+    const records = new Map<string, KeyRecord | null>();
+    for (const s of [...stagesA, ...stagesB]) {
+      if (records.has(s.key)) continue;
+      records.set(s.key, await store.manifest(s.key).then((m) => m.record, () => null));
+    }
+    const comparison = compareRuns(a, stagesA, b, stagesB, (key) => records.get(key) ?? null);
     out(values.json ? JSON.stringify(comparison, (_, v: unknown) => (v === undefined ? null : v)) : formatComparison(comparison));
     return EXIT.ok;
   } finally {

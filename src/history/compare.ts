@@ -1,3 +1,4 @@
+import { explainChange, type KeyRecord } from '../cache/key.js';
 import { readSummary } from '../stages/summary.js';
 import { flattenJson, type Scalar } from '../util/flatten.js';
 import type { JsonValue } from '../util/json.js';
@@ -33,6 +34,8 @@ export interface Comparison {
   readonly onlyInB: readonly string[];
   /** Instances whose key differs: their inputs or params changed. */
   readonly rekeyed: readonly string[];
+  /** For rekeyed instances whose key records are known, what changed: `param epochs changed (20 → 5)`, `input cluster[k=10] changed`. */
+  readonly why: Readonly<Record<string, readonly string[]>>;
   readonly metrics: readonly MetricChange[];
 }
 
@@ -56,22 +59,41 @@ function same(a: unknown, b: unknown): boolean {
  * differ, instances present in one run only, and, for each instance in both,
  * every summary metric whose value changed (timings left out).
  */
-export function compareRuns(a: RunRecord, aStages: readonly StageRecord[], b: RunRecord, bStages: readonly StageRecord[]): Comparison {
+export function compareRuns(
+  a: RunRecord, aStages: readonly StageRecord[], b: RunRecord, bStages: readonly StageRecord[],
+  recordOf: (key: string) => KeyRecord | null = () => null,
+): Comparison {
   const params: ParamChange[] = [];
   const names = [...new Set([...Object.keys(a.params), ...Object.keys(b.params)])];
   for (const name of names) if (!same(a.params[name], b.params[name])) params.push({ name, a: a.params[name], b: b.params[name] });
   const options = [...new Set([...Object.keys(a.options), ...Object.keys(b.options)])];
   for (const name of options) if (!same(a.options[name], b.options[name])) params.push({ name: `--${name}`, a: a.options[name], b: b.options[name] });
   if (a.pipeline !== b.pipeline) params.unshift({ name: 'pipeline', a: a.pipeline, b: b.pipeline });
+  // Provenance that differs: a change of code or file explains a change of results as much as a param.
+  const pa = a.provenance;
+  const pb = b.provenance;
+  if (pa !== null && pb !== null) {
+    if (pa.pipelineSha256 !== pb.pipelineSha256) params.push({ name: 'pipeline file', a: pa.pipelineSha256.slice(0, 12), b: pb.pipelineSha256.slice(0, 12) });
+    const commit = (p: typeof pa): string | null => (p.git === null ? null : `${p.git.commit.slice(0, 12)}${p.git.dirty ? ' (changed)' : ''}`);
+    if (commit(pa) !== commit(pb)) params.push({ name: 'git commit', a: commit(pa), b: commit(pb) });
+    if (pa.seedflow !== pb.seedflow) params.push({ name: 'seedflow', a: pa.seedflow, b: pb.seedflow });
+  }
 
   const inA = new Map(aStages.map((s) => [s.id, s]));
   const inB = new Map(bStages.map((s) => [s.id, s]));
   const metrics: MetricChange[] = [];
   const rekeyed: string[] = [];
+  const why: Record<string, string[]> = {};
+  const owners = new Map([...aStages, ...bStages].map((s) => [s.key, s.id]));
   for (const stageB of bStages) {
     const stageA = inA.get(stageB.id);
     if (stageA === undefined) continue;
-    if (stageA.key !== stageB.key) rekeyed.push(stageB.id);
+    if (stageA.key !== stageB.key) {
+      rekeyed.push(stageB.id);
+      const before = recordOf(stageA.key);
+      const after = recordOf(stageB.key);
+      if (before !== null && after !== null) why[stageB.id] = explainChange(before, after, (key) => owners.get(key));
+    }
     const va = scalars(stageA.summary);
     const vb = scalars(stageB.summary);
     for (const metric of [...new Set([...va.keys(), ...vb.keys()])]) {
@@ -79,7 +101,7 @@ export function compareRuns(a: RunRecord, aStages: readonly StageRecord[], b: Ru
     }
   }
   return {
-    a, b, params, rekeyed, metrics,
+    a, b, params, rekeyed, why, metrics,
     onlyInA: aStages.filter((s) => !inB.has(s.id)).map((s) => s.id),
     onlyInB: bStages.filter((s) => !inA.has(s.id)).map((s) => s.id),
   };

@@ -2,6 +2,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import type { JsonValue } from '../util/json.js';
+import type { Provenance } from './provenance.js';
 
 /** The history database's file name inside the store. */
 export const HISTORY_FILE = 'history.sqlite';
@@ -35,6 +36,8 @@ export interface RunRecord {
   readonly jobs: number;
   /** Instance counts by outcome, as the run reported them at its end. */
   readonly counts: Readonly<Record<string, number>>;
+  /** The pipeline text, git commit and versions; null for runs recorded before they were kept. */
+  readonly provenance: Provenance | null;
 }
 
 /** One stage instance of a run. */
@@ -57,7 +60,7 @@ export interface StageRecord {
 
 interface RunRow {
   id: string; pipeline: string; file: string; params: string; sets: string; options: string;
-  started: number; ended: number | null; status: string; jobs: number; counts: string;
+  started: number; ended: number | null; status: string; jobs: number; counts: string; provenance: string | null;
 }
 
 interface StageRow {
@@ -65,7 +68,7 @@ interface StageRow {
   duration_ms: number | null; summary: string | null; error: string | null; peak_rss_mb: number | null;
 }
 
-const SCHEMA_VERSION = 1;
+const SCHEMA_VERSION = 2;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS runs (
@@ -79,7 +82,8 @@ CREATE TABLE IF NOT EXISTS runs (
   ended INTEGER,
   status TEXT NOT NULL,
   jobs INTEGER NOT NULL,
-  counts TEXT NOT NULL DEFAULT '{}'
+  counts TEXT NOT NULL DEFAULT '{}',
+  provenance TEXT
 );
 CREATE INDEX IF NOT EXISTS runs_started ON runs (started);
 CREATE TABLE IF NOT EXISTS stages (
@@ -113,6 +117,7 @@ function toRun(row: RunRow): RunRecord {
     id: row.id, pipeline: row.pipeline, file: row.file,
     params: parse(row.params, {}), sets: parse(row.sets, []), options: parse(row.options, {}),
     started: row.started, ended: row.ended, status: row.status as RunStatus, jobs: row.jobs, counts: parse(row.counts, {}),
+    provenance: parse<Provenance | null>(row.provenance ?? null, null),
   };
 }
 
@@ -149,6 +154,8 @@ export class RunHistory {
       db.close();
       throw new Error(`${file} was written by a newer seedflow (history format ${version}, this one reads ${SCHEMA_VERSION})`);
     }
+    // Format 1 had no provenance column; CREATE TABLE IF NOT EXISTS does not add it.
+    if (version === 1) db.exec('ALTER TABLE runs ADD COLUMN provenance TEXT');
     db.exec(SCHEMA);
     if (version < SCHEMA_VERSION) db.pragma(`user_version = ${SCHEMA_VERSION}`);
     return new RunHistory(db);
@@ -156,8 +163,8 @@ export class RunHistory {
 
   /** Records the start of a run. */
   startRun(run: Omit<RunRecord, 'ended' | 'status' | 'counts'>): void {
-    this.db.prepare('INSERT INTO runs (id, pipeline, file, params, sets, options, started, ended, status, jobs, counts) VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?)')
-      .run(run.id, run.pipeline, run.file, JSON.stringify(run.params), JSON.stringify(run.sets), JSON.stringify(run.options), run.started, 'running', run.jobs, '{}');
+    this.db.prepare('INSERT INTO runs (id, pipeline, file, params, sets, options, started, ended, status, jobs, counts, provenance) VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?)')
+      .run(run.id, run.pipeline, run.file, JSON.stringify(run.params), JSON.stringify(run.sets), JSON.stringify(run.options), run.started, 'running', run.jobs, '{}', run.provenance === null ? null : JSON.stringify(run.provenance));
   }
 
   /** Records how a run ended. */

@@ -19,6 +19,7 @@ export interface RunFacts {
   readonly options: Readonly<Record<string, JsonValue>>;
   readonly jobs: number;
   readonly started: number;
+  readonly provenance: import('./provenance.js').Provenance | null;
 }
 
 const OUTCOME: Readonly<Record<EndStatus, StageOutcome>> = { done: 'executed', failed: 'failed', interrupted: 'interrupted', skipped: 'skipped' };
