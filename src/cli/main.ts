@@ -151,11 +151,11 @@ async function cmdRun(positionals: readonly string[], values: Values): Promise<n
   const location = findStore(values.store, file);
   const storeRoot = location.root;
   const store = new Store(storeRoot);
-  err(describeStore(location));
   const { LocalRunner } = await import('../executor/runner.js');
   // Starts no process until asked: a plan that fails to load leaves nothing to close.
   const runner = new LocalRunner(jobs, store);
   const { pipeline, plan } = await preparePlan({ file, sets: values.set ?? [], store, allowDownload: true, log: (_, m) => err(m), compute: () => runner.compute() });
+  err(describeStore(location));
   checkStages(plan, values.force ?? [], '--force');
   checkStages(plan, values.only ?? [], '--only');
   const release = await store.lock(`seedflow run ${file}`, {
