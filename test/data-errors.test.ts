@@ -62,7 +62,7 @@ describe('bad data', () => {
     assert.deepEqual(await storedStages(rig), []);
   });
 
-  it('a stage missing its split input fails as the user\'s mistake, with the hint to add it to needs', async () => {
+  it('a stage missing its split input is refused before anything runs, located at its needs, with the hint to add one', async () => {
     const rig = await Rig.create();
     await writeTinyIdx(join(rig.dir, 'data'));
     await rig.write('p.yaml', `name: no-split
@@ -71,16 +71,12 @@ stages:
   seed: { uses: seed-labels, needs: [data], with: { strategy: all } }
 `);
     const json = await rig.run(['run', 'p.yaml', '--json']);
-    assert.equal(json.code, 1, json.stderr);
-    const end = json.events.find((e) => e.event === 'stage-end' && e.id === 'seed');
-    assert.ok(end && end.event === 'stage-end' && end.status === 'failed');
-    assert.ok(end.failure?.reason === 'user-error', JSON.stringify(end.failure));
-    assert.match(end.failure.message, /none of its needs is a "split" stage \(it needs data \(dataset\)\)/);
-    assert.equal(end.failure.hint, "add a split stage to this stage's needs");
-    const human = await rig.run(['run', 'p.yaml']);
-    assert.equal(human.code, 1);
-    assert.match(human.stderr, /✗ seed failed: .*"split" stage.*\n\s+hint: add a split stage to this stage's needs/);
-    assert.doesNotMatch(human.stderr, /internal error|at .*\.js:\d+/);
+    assert.equal(json.code, 2, json.stderr);
+    assert.equal(json.events.filter((e) => e.event === 'stage-start').length, 0);
+    assert.match(json.stderr, /p\.yaml:4:37 error: stage "seed" needs a "split" stage: seed-labels reads the training labels of a split/);
+    assert.match(json.stderr, /hint: add a stage of type "split" and list it in this stage's needs/);
+    assert.doesNotMatch(json.stderr, /internal error|at .*\.js:\d+/);
+    assert.deepEqual(await storedStages(rig), []);
   });
 
   it('data that cannot be found is a located error at the dataset stage, exit code 2', async () => {

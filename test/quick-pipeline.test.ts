@@ -25,7 +25,7 @@ describe('the quick pipeline on the real Fashion-MNIST', { timeout: 20 * 60_000 
   it('runs end to end, then a second run executes nothing and does not load TensorFlow', { skip }, async () => {
     const rig = await Rig.create();
     const pipeline = join(ROOT, 'pipelines', 'quick.yaml');
-    const first = await rig.run(['run', pipeline, '--json', '--jobs', '2']);
+    const first = await rig.run(['run', pipeline, '--store', join(rig.dir, 'artifacts'), '--json', '--jobs', '2']);
     assert.equal(first.code, 0, first.stderr.slice(-3000));
     assert.equal(executed(first).length, 35);
     const clusters = executed(first).filter((id) => id.startsWith('cluster['));
@@ -48,7 +48,7 @@ describe('the quick pipeline on the real Fashion-MNIST', { timeout: 20 * 60_000 
     }
 
     const loaded = join(rig.dir, 'loaded.json');
-    const second = await rig.run(['run', pipeline, '--json'], { NODE_OPTIONS: `--require ${PRELOAD}`, SEEDFLOW_TEST_LOADED: loaded });
+    const second = await rig.run(['run', pipeline, '--store', join(rig.dir, 'artifacts'), '--json'], { NODE_OPTIONS: `--require ${PRELOAD}`, SEEDFLOW_TEST_LOADED: loaded });
     assert.equal(second.code, 0, second.stderr);
     assert.deepEqual(executed(second), []);
     assert.deepEqual(JSON.parse(await readFile(loaded, 'utf8')), [], 'a fully cached run loaded TensorFlow');

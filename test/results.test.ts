@@ -115,6 +115,11 @@ describe('results, report and run history of a tiny pipeline', () => {
     const sorted = await rig.run(['results', 'tiny.yaml', '--format', 'json', '--sort', 'accuracy']);
     const values = (JSON.parse(sorted.stdout) as JsonResults).rows.map((r) => r['evaluate.accuracy'] as number);
     assert.deepEqual(values, [...values].sort((a, b) => b - a));
+    const reversed = await rig.run(['results', 'tiny.yaml', '--format', 'json', '--sort=-accuracy']);
+    assert.equal(reversed.code, 0, reversed.stderr);
+    const ascending = (JSON.parse(reversed.stdout) as JsonResults).rows.map((r) => r['evaluate.accuracy'] as number);
+    assert.deepEqual(ascending, [...values].sort((a, b) => a - b));
+    assert.notDeepEqual(ascending, values);
     const bad = await rig.run(['results', 'tiny.yaml', '--sort', 'nope']);
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /--sort: no column "nope"/);

@@ -4,12 +4,12 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { shortKey } from '../cache/key.js';
 import { Store, StoreFileError, StoreLockedError } from '../cache/store.js';
-import { DiagnosticError } from '../errors/diagnostic.js';
+import { DiagnosticError, suggest } from '../errors/diagnostic.js';
 import { checkPipeline, preparePlan } from '../executor/prepare.js';
 import type { RunEvent } from '../executor/events.js';
 import { SEEDFLOW_VERSION } from '../executor/task.js';
 import { InstanceGraph } from '../plan/instance-graph.js';
-import { decide, type StoreFacts } from '../plan/states.js';
+import { decide, selects, type StoreFacts } from '../plan/states.js';
 import type { Plan } from '../plan/types.js';
 import { EXIT } from './exit-codes.js';
 import { createLogger } from './logger.js';
@@ -36,8 +36,8 @@ Commands:
   help                        this text
 
 Options:
-  --set NAME=VALUE            override a param (repeatable)
-  --store DIR                 the artifact store (default: artifacts)
+  --set NAME=VALUE            override a param or a matrix axis (repeatable); NAME=A,B or NAME=range(START,STOP,STEP) sweeps
+  --store DIR                 the artifact store (default: the nearest artifacts/ from the pipeline's folder up, or next to it)
   --jobs N                    stages run at once (default: the number of cores, here ${availableParallelism()})
   --keep-going                after a failure, finish the branches that do not depend on it
   --force STAGE               recompute STAGE and everything downstream of it (repeatable)
@@ -56,6 +56,42 @@ Options:
 
 Exit codes: 0 ok, 1 a stage failed, 2 invalid pipeline, command line or store file, 3 store locked,
 130 interrupted, 70 internal error.`;
+
+/** Each command's usage and the options it reads, for `seedflow COMMAND --help` and `seedflow help COMMAND`. */
+const COMMANDS = {
+  validate: { usage: '<pipeline> [--set NAME=VALUE]...', options: ['--set'] },
+  plan: { usage: '<pipeline> [--set ...] [--store DIR] [--force STAGE]... [--only STAGE]... [--json]', options: ['--set', '--store', '--force', '--only', '--json'] },
+  run: { usage: '<pipeline> [--set ...] [--store DIR] [--jobs N] [--keep-going] [--force STAGE]... [--only STAGE]... [--wait] [--json] [--verbose]', options: ['--set', '--store', '--jobs', '--keep-going', '--force', '--only', '--wait', '--json', '--verbose'] },
+  dag: { usage: '<pipeline> [--format mermaid|dot] [--instances]', options: ['--set', '--format', '--instances'] },
+  schema: { usage: '[STAGE_TYPE]', options: [] },
+  gc: { usage: '<pipeline>... [--store DIR] [--yes]', options: ['--set', '--store', '--yes', '--wait'] },
+  doctor: { usage: '[--store DIR]', options: ['--store'] },
+  results: { usage: '<pipeline> [--format table|csv|json|markdown] [--sort COLUMN] [--set ...] [--store DIR]', options: ['--set', '--store', '--format', '--sort', '--json'] },
+  report: { usage: '<pipeline> [-o report.html] [--cell CELL] [--set ...] [--store DIR]', options: ['--set', '--store', '-o, --output', '--cell'] },
+  runs: { usage: '[pipeline] [--store DIR] [--json]', options: ['--store', '--json'] },
+  compare: { usage: 'RUN_A RUN_B [--store DIR] [--json]', options: ['--store', '--json'] },
+} as const satisfies Record<string, { usage: string; options: readonly string[] }>;
+
+type CommandName = keyof typeof COMMANDS;
+
+function isCommand(name: string): name is CommandName {
+  return Object.hasOwn(COMMANDS, name);
+}
+
+/** One command's help: its line of the global help, its usage, and its options' lines. */
+function commandHelp(name: CommandName): string {
+  const lines = HELP.split('\n');
+  const summary = lines.find((l) => l.startsWith(`  ${name} `))?.replace(/^\s*\S+(\s+\S+)*?\s{2,}/, '') ?? '';
+  const options: string[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i] ?? '';
+    if (!COMMANDS[name].options.some((o) => line.startsWith(`  ${o} `))) continue;
+    options.push(line);
+    // Continuation lines of the same option.
+    for (let j = i + 1; j < lines.length && /^ {20,}\S/.test(lines[j] ?? ''); j++) options.push(lines[j] ?? '');
+  }
+  return [`Usage: seedflow ${name} ${COMMANDS[name].usage}`, '', summary, ...(options.length > 0 ? ['', 'Options:', ...options] : [])].join('\n');
+}
 
 const OPTIONS = {
   set: { type: 'string', multiple: true },
@@ -103,7 +139,9 @@ function jobsOf(values: Values): number {
 
 function checkStages(plan: Plan, names: readonly string[], flag: string): void {
   for (const name of names) {
-    if (!plan.stages.includes(name)) throw new UsageError(`${flag} ${name}: no stage "${name}" in ${plan.name} (stages: ${plan.stages.join(', ')})`);
+    if (!plan.instances.some((i) => selects(name, i))) {
+      throw new UsageError(`${flag} ${name}: no stage "${name}" and no instance matches it in ${plan.name} (stages: ${plan.stages.join(', ')}; an instance is STAGE[k=10], or matrix values like k=10)`);
+    }
   }
 }
 
@@ -155,7 +193,6 @@ async function cmdRun(positionals: readonly string[], values: Values): Promise<n
   // Starts no process until asked: a plan that fails to load leaves nothing to close.
   const runner = new LocalRunner(jobs, store);
   const { pipeline, plan } = await preparePlan({ file, sets: values.set ?? [], store, allowDownload: true, log: (_, m) => err(m), compute: () => runner.compute() });
-  err(describeStore(location));
   checkStages(plan, values.force ?? [], '--force');
   checkStages(plan, values.only ?? [], '--only');
   const release = await store.lock(`seedflow run ${file}`, {
@@ -165,7 +202,10 @@ async function cmdRun(positionals: readonly string[], values: Values): Promise<n
   const id = runId();
   // On a terminal the live view draws progress and prints the log lines itself.
   const live = values.json !== true && process.stderr.isTTY === true && process.env['TERM'] !== 'dumb' ? new (await import('./progress.js')).LiveProgress(process.stderr) : undefined;
-  const log = await createLogger({ console: values.json !== true && live === undefined, verbose: values.verbose === true, logDir: await store.logDir(), runId: id });
+  // With --json, stdout carries the events and stderr the readable lines, as the README says.
+  const log = await createLogger({ console: live === undefined, verbose: values.verbose === true, logDir: await store.logDir(), runId: id });
+  // Said once the store is known to be usable, so a store problem is the first line.
+  err(describeStore(location));
   const controller = new AbortController();
   let interrupts = 0;
   const onSignal = (): void => {
@@ -312,6 +352,11 @@ export async function main(argv: readonly string[]): Promise<number> {
     out((createRequire(import.meta.url)('../../../package.json') as { version: string }).version);
     return EXIT.ok;
   }
+  const about = command === 'help' ? rest[0] : values.help ? command : undefined;
+  if (about !== undefined && isCommand(about)) {
+    out(commandHelp(about));
+    return EXIT.ok;
+  }
   if (values.help || command === undefined || command === 'help') {
     out(HELP);
     return command === undefined && !values.help ? EXIT.invalid : EXIT.ok;
@@ -330,7 +375,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       case 'runs': return await (await import('./results.js')).cmdRuns(rest, values);
       case 'compare': return await (await import('./results.js')).cmdCompare(rest, values);
       default:
-        throw new UsageError(`unknown command "${command}"`);
+        throw new UsageError(`unknown command "${command}"${((hint) => (hint === undefined ? '' : ` (${hint})`))(suggest(command, Object.keys(COMMANDS)))}`);
     }
   } catch (error) {
     if (error instanceof DiagnosticError) {

@@ -86,6 +86,7 @@ export function describeEvent(event: RunEvent): { level: 'info' | 'warn' | 'erro
       return { level: event.status === 'success' ? 'info' : 'error', text: `seedflow: ${event.status} in ${seconds(event.durationMs)}: ${c['done'] ?? 0} ran, ${c['cached'] ?? 0} cached, ${c['failed'] ?? 0} failed, ${c['skipped'] ?? 0} skipped${c['interrupted'] ? `, ${c['interrupted']} interrupted` : ''}` };
     }
     case 'instance':
-      return null;
+      // Debug level: shown with --verbose, one line per instance that says what will happen to it.
+      return { level: 'debug', text: `  · ${event.id}: ${event.status === 'run' ? `will run (${event.reasons.join(', ')})` : event.status}` };
   }
 }

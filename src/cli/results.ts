@@ -26,6 +26,17 @@ export interface ResultsValues {
   readonly cell?: string | undefined;
 }
 
+/** Quotes a word for a POSIX shell when it needs it. */
+function shellWord(word: string): string {
+  return /^[A-Za-z0-9_./:=,@%+-]+$/.test(word) ? word : `'${word.replace(/'/g, "'\\''")}'`;
+}
+
+/** The `seedflow run` command that computes what is missing, keeping the user's `--store` and `--set`. */
+export function rerunCommand(file: string, values: { readonly store?: string | undefined; readonly set?: readonly string[] | undefined }): string {
+  const words = ['seedflow', 'run', file, ...(values.store !== undefined ? ['--store', values.store] : []), ...(values.set ?? []).flatMap((s) => ['--set', s])];
+  return words.map(shellWord).join(' ');
+}
+
 /** The formats of `seedflow results`. */
 export const RESULT_FORMATS = ['table', 'csv', 'json', 'markdown'] as const;
 type ResultFormat = (typeof RESULT_FORMATS)[number];
@@ -98,9 +109,11 @@ export async function cmdResults(positionals: readonly string[], values: Results
   const table = await collectResults(plan, store);
   let cells: readonly Cell[] = table.cells;
   if (values.sort !== undefined) {
-    const column = resolveColumn(table.columns, values.sort, [...table.matrixColumns, ...KEY_METRICS]);
+    // `-COLUMN` reverses the order (smallest first, Z–A), as in many tools' sort keys.
+    const reverse = values.sort.startsWith('-');
+    const column = resolveColumn(table.columns, reverse ? values.sort.slice(1) : values.sort, [...table.matrixColumns, ...KEY_METRICS]);
     if ('problem' in column) return usage(`--sort: ${column.problem}`);
-    cells = sortCells(cells, column.column);
+    cells = sortCells(cells, column.column, reverse ? 'reverse' : 'natural');
   }
   const missing = cells.filter((c) => c.status !== 'ok');
   if (format === 'csv') {
@@ -121,7 +134,7 @@ export async function cmdResults(positionals: readonly string[], values: Results
       if (constant.length > 0) out(`same in every cell: ${constant.map((c) => `${c}=${formatValue(cells[0]?.row[c]) || '-'}`).join(', ')}`);
     }
   }
-  if (missing.length > 0 && format !== 'json') err(`seedflow: ${missing.length} of ${cells.length} cells are not computed yet (status missing); run \`seedflow run ${file}\` to compute them`);
+  if (missing.length > 0 && format !== 'json') err(`seedflow: ${missing.length} of ${cells.length} cells are not computed yet (status missing); run \`${rerunCommand(file, values)}\` to compute them`);
   return EXIT.ok;
 }
 
@@ -135,7 +148,7 @@ export async function cmdReport(positionals: readonly string[], values: ResultsV
   const { pipeline, plan } = await preparePlan({ file, sets, store, allowDownload: false, log: (_, m) => err(m) });
   const { writeReport, CellNotFoundError } = await import('../report/report.js');
   try {
-    const result = await writeReport({ pipeline, plan, store, file, sets, params: applyOverrides(pipeline.spec.params, sets).params, output, ...(values.cell !== undefined ? { cell: values.cell } : {}) });
+    const result = await writeReport({ pipeline, plan, store, file, sets, params: applyOverrides(pipeline.spec.params, sets).params, output, rerun: rerunCommand(file, values), ...(values.cell !== undefined ? { cell: values.cell } : {}) });
     out(`wrote ${result.html} (${result.charts} chart${result.charts === 1 ? '' : 's'})`);
     if (result.svg !== null && result.png !== null) out(`wrote ${result.svg} and ${result.png} (test accuracy against K)`);
     if (result.missing.length > 0) err(`seedflow: the report is incomplete:\n${result.missing.map((m) => `  - ${m}`).join('\n')}`);

@@ -1,6 +1,7 @@
 import { explainChange } from '../cache/key.js';
 import type { ArtifactState, IndexEntry } from '../cache/store.js';
 import { InstanceGraph } from './instance-graph.js';
+import { formatMatrix } from './matrix.js';
 import type { KeyedInstance, Plan } from './types.js';
 
 /** What `plan` says of an instance: cached, will run (and why), or left out by --only. */
@@ -17,10 +18,27 @@ export interface StoreFacts {
 
 /** Selections from the command line. */
 export interface Selection {
-  /** Stage ids to recompute, with everything downstream of them. */
+  /** Stages or instances to recompute (see `selects`), with everything downstream of them. */
   readonly force: readonly string[];
-  /** Stage ids to run, with what they need; the rest is left out. Empty means all. */
+  /** Stages or instances to run (see `selects`), with what they need; the rest is left out. Empty means all. */
   readonly only: readonly string[];
+}
+
+/**
+ * Whether a `--only` / `--force` selector names an instance: a stage id
+ * (`cluster`), an instance id (`cluster[k=30]`), a stage with some of its
+ * matrix values (`seed[k=30]`), or matrix values alone (`k=30`,
+ * `"k=30 seeding.strategy=full"`), which select every instance that has them.
+ */
+export function selects(selector: string, instance: Pick<KeyedInstance, 'id' | 'stage' | 'matrix'>): boolean {
+  const bracket = /^([^[\]=\s]+)\[(.*)\]$/.exec(selector.trim());
+  const stage = bracket !== null ? bracket[1] : selector.includes('=') ? undefined : selector.trim();
+  const values = bracket !== null ? bracket[2] ?? '' : stage === undefined ? selector : '';
+  if (stage !== undefined && stage !== instance.stage) return false;
+  const wanted = values.split(/\s+/).filter((t) => t !== '');
+  if (wanted.length === 0) return true;
+  const has = new Set(formatMatrix(instance.matrix).split(' '));
+  return wanted.every((t) => has.has(t));
 }
 
 /**
@@ -33,8 +51,9 @@ export function decide(plan: Plan, facts: StoreFacts, selection: Selection): Map
   const owner = new Map(plan.instances.map((i) => [i.key, i.id]));
   const selected = selection.only.length === 0
     ? new Set(plan.instances.map((i) => i.id))
-    : graph.upstream(plan.instances.filter((i) => selection.only.includes(i.stage)).map((i) => i.id));
-  const forced = graph.downstream(plan.instances.filter((i) => selection.force.includes(i.stage) && selected.has(i.id)).map((i) => i.id));
+    : graph.upstream(plan.instances.filter((i) => selection.only.some((s) => selects(s, i))).map((i) => i.id));
+  const forcedHere = (i: KeyedInstance): boolean => selection.force.some((s) => selects(s, i));
+  const forced = graph.downstream(plan.instances.filter((i) => forcedHere(i) && selected.has(i.id)).map((i) => i.id));
   const states = new Map<string, InstanceState>();
   // The forced stage each forced instance traces back to, through its first forced need.
   const forcedBy = new Map<string, string>();
@@ -43,7 +62,7 @@ export function decide(plan: Plan, facts: StoreFacts, selection: Selection): Map
       states.set(instance.id, { status: 'not-selected', reasons: ['not selected by --only'] });
       continue;
     }
-    if (selection.force.includes(instance.stage)) {
+    if (forcedHere(instance)) {
       forcedBy.set(instance.id, instance.stage);
       states.set(instance.id, { status: 'run', reasons: ['forced'] });
       continue;

@@ -25,13 +25,16 @@ export function resolveColumn(columns: readonly string[], name: string, preferre
   return { problem: `no column "${name}" (columns: ${columns.join(', ')})` };
 }
 
-function compareValues(a: Scalar | undefined, b: Scalar | undefined): number {
+/** Which way `sortCells` orders: `natural` is numbers largest first and text A–Z; `reverse` the opposite. */
+export type SortDirection = 'natural' | 'reverse';
+
+function compareValues(a: Scalar | undefined, b: Scalar | undefined, direction: SortDirection): number {
   const missingA = a === null || a === undefined;
   const missingB = b === null || b === undefined;
   // Cells without the value go last whatever the direction.
   if (missingA || missingB) return missingA === missingB ? 0 : missingA ? 1 : -1;
-  if (typeof a === 'number' && typeof b === 'number') return b - a;
-  return String(a).localeCompare(String(b), undefined, { numeric: true });
+  const order = typeof a === 'number' && typeof b === 'number' ? b - a : String(a).localeCompare(String(b), undefined, { numeric: true });
+  return direction === 'natural' ? order : -order;
 }
 
 /**
@@ -39,8 +42,8 @@ function compareValues(a: Scalar | undefined, b: Scalar | undefined): number {
  * accuracy first), text alphabetically, cells lacking the value last. Stable,
  * so ties keep the plan's order.
  */
-export function sortCells(cells: readonly Cell[], column: string): Cell[] {
-  return [...cells].sort((x, y) => compareValues(x.row[column], y.row[column]));
+export function sortCells(cells: readonly Cell[], column: string, direction: SortDirection = 'natural'): Cell[] {
+  return [...cells].sort((x, y) => compareValues(x.row[column], y.row[column], direction));
 }
 
 /** The columns whose value is the same in every row (a missing value counts as a value). */

@@ -27,6 +27,8 @@ export interface ReportOptions {
   readonly output: string;
   /** The cell whose confusion matrix is drawn (see findCell); the best by test accuracy when absent. */
   readonly cell?: string;
+  /** The command that finishes the run, with the user's `--store` and `--set`; `seedflow run FILE` when absent. */
+  readonly rerun?: string;
 }
 
 /** What `seedflow report` wrote. */
@@ -258,7 +260,7 @@ async function pageHtml(parts: PageParts): Promise<string> {
   const computed = table.cells.filter((c) => c.status === 'ok').length;
   const banner = missing.length === 0
     ? `<div class="banner ok">Complete: all ${facts.length} stage instances and ${table.cells.length} cells are in the store.</div>`
-    : `<div class="banner incomplete" id="missing"><strong>Incomplete:</strong> ${facts.filter((f) => f.state !== 'ok').length} of ${facts.length} stage instances and ${table.cells.length - computed} of ${table.cells.length} cells are not in the store. The charts show what is computed. Run <code>seedflow run ${escapeXml(options.file)}</code> to finish.<ul>${missing.map((m) => `<li>${escapeXml(m)}</li>`).join('')}</ul></div>`;
+    : `<div class="banner incomplete" id="missing"><strong>Incomplete:</strong> ${facts.filter((f) => f.state !== 'ok').length} of ${facts.length} stage instances and ${table.cells.length - computed} of ${table.cells.length} cells are not in the store. The charts show what is computed. Run <code>${escapeXml(options.rerun ?? `seedflow run ${options.file}`)}</code> to finish.<ul>${missing.map((m) => `<li>${escapeXml(m)}</li>`).join('')}</ul></div>`;
 
   const sections: string[] = [];
   for (const chart of charts) {
