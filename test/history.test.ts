@@ -12,6 +12,19 @@ function stage(runId: string, seq: number, id: string, key: string, summary: Sta
 }
 
 describe('run history', () => {
+  it('compare leaves out instances that --only left out of either run, instead of listing them as differences', () => {
+    const run = { pipeline: 'grid', file: '/p/grid.yaml', sets: [], options: {}, started: 0, ended: 1, status: 'success' as const, jobs: 2, counts: {}, provenance: null, params: {} };
+    const skipped = (r: string, seq: number, id: string): StageRecord => ({ ...stage(r, seq, id, `${id}-key`, null), outcome: 'not-selected' });
+    const c = compareRuns(
+      { ...run, id: 'a' }, [stage('a', 0, 'cluster[k=10]', 'c1', summary({ inertia: 5 })), stage('a', 1, 'evaluate[k=10]', 'e1', summary({ accuracy: 0.8 }))],
+      { ...run, id: 'b' }, [stage('b', 0, 'cluster[k=10]', 'c1', summary({ inertia: 5 })), skipped('b', 1, 'evaluate[k=10]'), skipped('b', 2, 'evaluate[k=20]')],
+    );
+    assert.deepEqual(c.metrics, []);
+    assert.deepEqual(c.rekeyed, []);
+    assert.deepEqual(c.onlyInB, []);
+    assert.deepEqual(c.notSelected, ['evaluate[k=10]', 'evaluate[k=20]']);
+  });
+
   it('finds runs by id, unique prefix, latest and latest~N, newest first', async () => {
     const history = RunHistory.open(await tempDir(), { create: true });
     assert.ok(history !== null);

@@ -250,6 +250,7 @@ export function formatComparison(c: Comparison): string {
   const setsA = c.a.sets.join(' ') || '(none)';
   const setsB = c.b.sets.join(' ') || '(none)';
   if (setsA !== setsB) lines.push(`  --set: A ${setsA}; B ${setsB}`);
+  if (c.notSelected.length > 0) lines.push('', `Not compared (${c.notSelected.length}, left out by --only in a run): ${c.notSelected.slice(0, 8).join(', ')}${c.notSelected.length > 8 ? ', …' : ''}`);
   if (c.onlyInA.length > 0) lines.push('', `Only in A (${c.onlyInA.length}): ${c.onlyInA.join(', ')}`);
   if (c.onlyInB.length > 0) lines.push('', `Only in B (${c.onlyInB.length}): ${c.onlyInB.join(', ')}`);
   if (c.rekeyed.length > 0) {

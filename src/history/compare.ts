@@ -37,6 +37,8 @@ export interface Comparison {
   /** For rekeyed instances whose key records are known, what changed: `param epochs changed (20 → 5)`, `input cluster[k=10] changed`. */
   readonly why: Readonly<Record<string, readonly string[]>>;
   readonly metrics: readonly MetricChange[];
+  /** Instances left out by --only in either run: not compared. */
+  readonly notSelected: readonly string[];
 }
 
 /**
@@ -79,6 +81,8 @@ export function compareRuns(
     if (pa.seedflow !== pb.seedflow) params.push({ name: 'seedflow', a: pa.seedflow, b: pb.seedflow });
   }
 
+  // An instance left out by --only in either run was not computed there: not a difference of results.
+  const notSelected = new Set([...aStages, ...bStages].filter((s) => s.outcome === 'not-selected').map((s) => s.id));
   const inA = new Map(aStages.map((s) => [s.id, s]));
   const inB = new Map(bStages.map((s) => [s.id, s]));
   const metrics: MetricChange[] = [];
@@ -87,7 +91,7 @@ export function compareRuns(
   const owners = new Map([...aStages, ...bStages].map((s) => [s.key, s.id]));
   for (const stageB of bStages) {
     const stageA = inA.get(stageB.id);
-    if (stageA === undefined) continue;
+    if (stageA === undefined || notSelected.has(stageB.id)) continue;
     if (stageA.key !== stageB.key) {
       rekeyed.push(stageB.id);
       const before = recordOf(stageA.key);
@@ -102,7 +106,8 @@ export function compareRuns(
   }
   return {
     a, b, params, rekeyed, why, metrics,
-    onlyInA: aStages.filter((s) => !inB.has(s.id)).map((s) => s.id),
-    onlyInB: bStages.filter((s) => !inA.has(s.id)).map((s) => s.id),
+    onlyInA: aStages.filter((s) => !inB.has(s.id) && !notSelected.has(s.id)).map((s) => s.id),
+    onlyInB: bStages.filter((s) => !inA.has(s.id) && !notSelected.has(s.id)).map((s) => s.id),
+    notSelected: [...notSelected].sort(),
   };
 }
