@@ -136,6 +136,27 @@ describe('running on a BullMQ queue with real redis-server and seedflow worker p
     assert.equal((await rig.invocations()).length, 1);
   });
 
+  it('lets a worker told to stop with SIGTERM finish the stage it is running, then exit 0', async () => {
+    const rig = await Rig.create();
+    await mkdir(join(rig.dir, 'marks'));
+    await rig.write('p.yaml', `name: term\nstages:\n  slow: { uses: ${block}, with: { dir: marks } }\n`);
+    const worker = await startWorker(rig, redis.url, join(rig.dir, 'artifacts'), 'polite');
+    const run = collect(rig.spawn(['run', 'p.yaml', '--executor', 'bullmq', '--queue', redis.url, '--json']));
+    await until('the blocking stage to start', async () => (await markers(join(rig.dir, 'marks'))).length === 1);
+    const exited = once(worker.child, 'exit');
+    worker.child.kill('SIGTERM');
+    await until('the worker to say it is stopping', () => worker.output().includes('stopping'));
+    assert.equal(worker.child.exitCode, null, 'the worker left before its stage finished');
+    await writeFile(join(rig.dir, 'marks', 'release'), '');
+    const [code] = (await exited) as [number | null];
+    assert.equal(code, 0, worker.output());
+    const result = await run;
+    assert.equal(result.code, 0, result.stderr);
+    const end = result.events.find((e) => e.event === 'stage-end' && e.id === 'slow');
+    assert.ok(end?.event === 'stage-end' && end.worker === 'polite');
+    assert.equal((await markers(join(rig.dir, 'marks'))).length, 1);
+  });
+
   it('fails a user error once, without retrying it, and says why', async () => {
     const rig = await Rig.create();
     await rig.write('p.yaml', `name: fails\nstages:\n  bad: { uses: ${join(STAGES, 'user-fail.mjs')}, with: { log: invocations.log } }\n`);
