@@ -5,6 +5,7 @@ import { readdir, readFile, symlink, writeFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Store } from '../src/cache/store.js';
+import { RunHistory } from '../src/history/history.js';
 import { collect, executed, Rig, STAGES, type CliResult } from './support/rig.js';
 import { freePort, startRedis, until, type RedisServer } from './support/redis.js';
 import { writeTinyIdx, tinyPipeline } from './support/tiny-data.js';
@@ -110,6 +111,14 @@ describe('running on a BullMQ queue with real redis-server and seedflow worker p
     assert.ok(shared.split('\n').length >= 8 && shared.includes('accuracy'), shared);
     assert.equal(shared, own, 'results.csv differs between the queue and the local run');
     assert.deepEqual(await verifyAll(join(rig.dir, 'shared'), queued), []);
+    // The history, like the events, says which worker ran each instance.
+    const history = RunHistory.open(join(rig.dir, 'shared'), { create: false });
+    assert.ok(history !== null);
+    const [latest] = history.runs();
+    const rows = history.stages(latest?.id ?? '');
+    history.close();
+    assert.equal(rows.length, ends.length);
+    assert.ok(rows.every((r) => r.worker === 'alpha' || r.worker === 'beta'), JSON.stringify(rows.map((r) => r.worker)));
   });
 
   it('runs a stage again on another worker when the one running it is SIGKILLed, exactly once, and publishes nothing half-written', async () => {
