@@ -68,6 +68,17 @@ export async function reach(address: QueueAddress, timeoutMs = 5000): Promise<Re
 }
 
 /**
+ * Lets a client from `reach` reconnect after a blip (every half second at
+ * most), while commands sent meanwhile fail at once instead of waiting: what a
+ * watchdog or a heartbeat wants.
+ */
+export function keepReconnecting(client: Redis): Redis {
+  client.options.retryStrategy = (times: number) => Math.min(times * 100, 500);
+  client.options.enableOfflineQueue = false;
+  return client;
+}
+
+/**
  * The store's identity, made once (race-free: the first to link its file wins)
  * and read by every machine, whatever path it sees the store through. The
  * queue of a store is named after it.

@@ -10,7 +10,7 @@ import type { Redis } from 'ioredis';
 import type { Store } from '../cache/store.js';
 import { detectCompute } from '../ml/backend.js';
 import { TaskError, type Failure } from './failure.js';
-import { connectionOptions, FAILURE_PREFIX, parseQueueUrl, queueName, reach, ship, storeId, type JobData, type JobNote, type JobResult, type QueueAddress } from './queue-common.js';
+import { connectionOptions, FAILURE_PREFIX, keepReconnecting, parseQueueUrl, queueName, reach, ship, storeId, type JobData, type JobNote, type JobResult, type QueueAddress } from './queue-common.js';
 import type { TaskRunner } from './runner.js';
 import type { Located, Task, TaskOutcome, TaskReporter } from './task.js';
 
@@ -94,7 +94,7 @@ export class QueueRunner implements TaskRunner {
   /** Connects to the queue of `store` at `url`; throws a QueueError naming the URL when Redis does not answer. */
   static async open(url: string, store: Store): Promise<QueueRunner> {
     const address = parseQueueUrl(url);
-    const probe = await reach(address);
+    const probe = keepReconnecting(await reach(address));
     probe.on('error', () => {});
     const name = queueName(await storeId(store.root));
     const queue = new Queue(name, { connection: connectionOptions(address, false) });

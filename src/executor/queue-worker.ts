@@ -8,7 +8,7 @@ import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import { Store } from '../cache/store.js';
 import { detectCompute } from '../ml/backend.js';
 import { TaskError, toFailure } from './failure.js';
-import { connectionOptions, encodeFailure, locateShipped, parseQueueUrl, queueName, reach, storeId, workerKey, type JobData, type JobNote, type JobResult, type WorkerInfo } from './queue-common.js';
+import { connectionOptions, encodeFailure, keepReconnecting, locateShipped, parseQueueUrl, queueName, reach, storeId, workerKey, type JobData, type JobNote, type JobResult, type WorkerInfo } from './queue-common.js';
 import { executeTask, SEEDFLOW_VERSION, type TaskReporter } from './task.js';
 import { WorkerPool } from './worker-pool.js';
 
@@ -36,7 +36,7 @@ const ANNOUNCE_MS = 15_000;
  */
 export async function runWorker(options: WorkerOptions, stop: AbortSignal): Promise<void> {
   const address = parseQueueUrl(options.url);
-  const announcer = await reach(address);
+  const announcer = keepReconnecting(await reach(address));
   announcer.on('error', () => {});
   const store = new Store(options.store);
   const name = queueName(await storeId(store.root));
