@@ -166,6 +166,29 @@ describe('running on a BullMQ queue with real redis-server and seedflow worker p
     assert.equal((await markers(join(rig.dir, 'marks'))).length, 1);
   });
 
+  it('shows the Redis version, its eviction policy and the live workers with their backends in doctor --queue', async () => {
+    const rig = await Rig.create();
+    const worker = await startWorker(rig, redis.url, join(rig.dir, 'artifacts'), 'listed');
+    const doctor = await rig.run(['doctor', '--queue', redis.url]);
+    assert.equal(doctor.code, 0, doctor.stderr);
+    assert.match(doctor.stdout, /redis\s+\d+\.\d+/);
+    assert.match(doctor.stdout, /maxmemory-policy\s+noeviction/);
+    assert.match(doctor.stdout, new RegExp(`listed\\s+\\S+ pid ${worker.child.pid ?? 0}, 1 jobs, backend \\S+`));
+    await stop(worker.child);
+    const after = await rig.run(['doctor', '--queue', redis.url]);
+    assert.doesNotMatch(after.stdout, /listed/, 'a stopped worker is still listed');
+  });
+
+  it('has a worker with --idle-exit leave by itself, with exit 0, once no task came for that long', async () => {
+    const rig = await Rig.create();
+    const child = rig.spawn(['worker', '--queue', redis.url, '--store', 'artifacts', '--jobs', '1', '--name', 'idler', '--idle-exit', '500ms']);
+    started.push(child);
+    child.stdout?.resume();
+    const result = await collect(child);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stderr, /taking tasks[\s\S]*idle, stopping/);
+  });
+
   it('fails a user error once, without retrying it, and says why', async () => {
     const rig = await Rig.create();
     await rig.write('p.yaml', `name: fails\nstages:\n  bad: { uses: ${join(STAGES, 'user-fail.mjs')}, with: { log: invocations.log } }\n`);
