@@ -14,8 +14,10 @@ import type { Plan } from '../plan/types.js';
 import { EXIT } from './exit-codes.js';
 import { createLogger } from './logger.js';
 import { describeEvent, formatDiagnostics, formatPlan, table } from './output.js';
+import { QueueError, QueueUsageError, queueRows, queueUrlOf } from './queue.js';
 import { editorSchema, stageSchema } from './schema.js';
 import { describeStore, findStore } from './store-location.js';
+import type { TaskRunner } from '../executor/runner.js';
 
 const HELP = `seedflow: declarative, cached, parallel pipelines for cluster-seeded learning
 
@@ -29,6 +31,9 @@ Commands:
   schema [stage-type]         print the pipeline's JSON Schema, or one stage type's
   gc <pipeline>...            remove artifacts that none of the given pipelines reaches (dry run unless --yes)
   doctor                      print versions, the TensorFlow backend, cores and where the data is found
+                              (with --queue: the Redis version, its maxmemory-policy and the live workers)
+  worker                      take stage tasks from the queue of a shared store and run them
+                              (--queue URL --store DIR [--jobs N] [--name NAME] [--idle-exit DURATION])
   results <pipeline>          every grid cell's metrics; cells not computed yet are listed as missing
   report <pipeline>           write one self-contained HTML report with charts (-o FILE, --cell CELL)
   runs [pipeline]             list the runs recorded in the store's history, newest first
@@ -42,6 +47,10 @@ Options:
   --keep-going                after a failure, finish the branches that do not depend on it
   --force STAGE               recompute STAGE and everything downstream of it (repeatable)
   --only STAGE                run only STAGE and what it needs (repeatable)
+  --executor local|bullmq     run: where stages execute (default local; bullmq: jobs on --queue)
+  --queue URL                 run, worker, doctor: redis://HOST:PORT[/DB] (default: SEEDFLOW_QUEUE)
+  --name NAME                 worker: the name it is shown under (default: host-pid)
+  --idle-exit DURATION        worker: stop after this long without a task (30s, 5m)
   --wait                      wait for another run holding the store instead of refusing
   --json                      print events as NDJSON on stdout (plan, run); JSON output (results, runs, compare)
   --format FORMAT             dag: mermaid (default) or dot; results: table (default), csv, json or markdown
@@ -54,18 +63,19 @@ Options:
   --verbose                   show progress and stage logs
   --version                   print the version
 
-Exit codes: 0 ok, 1 a stage failed, 2 invalid pipeline, command line or store file, 3 store locked,
-130 interrupted, 70 internal error.`;
+Exit codes: 0 ok, 1 a stage failed, 2 invalid pipeline, command line, store file or unreachable queue,
+3 store locked, 4 the queue was lost during the run, 130 interrupted, 70 internal error.`;
 
 /** Each command's usage and the options it reads, for `seedflow COMMAND --help` and `seedflow help COMMAND`. */
 const COMMANDS = {
   validate: { usage: '<pipeline> [--set NAME=VALUE]...', options: ['--set'] },
   plan: { usage: '<pipeline> [--set ...] [--store DIR] [--force STAGE]... [--only STAGE]... [--json]', options: ['--set', '--store', '--force', '--only', '--json'] },
-  run: { usage: '<pipeline> [--set ...] [--store DIR] [--jobs N] [--keep-going] [--force STAGE]... [--only STAGE]... [--wait] [--json] [--verbose]', options: ['--set', '--store', '--jobs', '--keep-going', '--force', '--only', '--wait', '--json', '--verbose'] },
+  run: { usage: '<pipeline> [--set ...] [--store DIR] [--jobs N] [--keep-going] [--force STAGE]... [--only STAGE]... [--wait] [--json] [--verbose] [--executor local|bullmq --queue URL]', options: ['--set', '--store', '--jobs', '--keep-going', '--force', '--only', '--wait', '--json', '--verbose', '--executor', '--queue'] },
   dag: { usage: '<pipeline> [--format mermaid|dot] [--instances]', options: ['--set', '--format', '--instances'] },
   schema: { usage: '[STAGE_TYPE]', options: [] },
   gc: { usage: '<pipeline>... [--store DIR] [--yes]', options: ['--set', '--store', '--yes', '--wait'] },
-  doctor: { usage: '[--store DIR]', options: ['--store'] },
+  doctor: { usage: '[--store DIR] [--queue URL]', options: ['--store', '--queue'] },
+  worker: { usage: '--queue URL --store DIR [--jobs N] [--name NAME] [--idle-exit DURATION]', options: ['--queue', '--store', '--jobs', '--name', '--idle-exit'] },
   results: { usage: '<pipeline> [--format table|csv|json|markdown] [--sort COLUMN] [--set ...] [--store DIR]', options: ['--set', '--store', '--format', '--sort', '--json'] },
   report: { usage: '<pipeline> [-o report.html] [--cell CELL] [--set ...] [--store DIR]', options: ['--set', '--store', '-o, --output', '--cell'] },
   runs: { usage: '[pipeline] [--store DIR] [--json]', options: ['--store', '--json'] },
@@ -107,6 +117,10 @@ const OPTIONS = {
   yes: { type: 'boolean' },
   verbose: { type: 'boolean' },
   version: { type: 'boolean' },
+  executor: { type: 'string' },
+  queue: { type: 'string' },
+  name: { type: 'string' },
+  'idle-exit': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   sort: { type: 'string' },
   output: { type: 'string', short: 'o' },
@@ -189,15 +203,24 @@ async function cmdRun(positionals: readonly string[], values: Values): Promise<n
   const location = findStore(values.store, file);
   const storeRoot = location.root;
   const store = new Store(storeRoot);
+  const executor = values.executor ?? 'local';
+  if (executor !== 'local' && executor !== 'bullmq') throw new UsageError(`--executor must be local or bullmq, got "${executor}"`);
+  const queueUrl = queueUrlOf(values.queue);
+  if (executor === 'bullmq' && queueUrl === undefined) throw new UsageError('--executor bullmq needs --queue redis://HOST:PORT (or SEEDFLOW_QUEUE)');
   const { LocalRunner } = await import('../executor/runner.js');
   // Starts no process until asked: a plan that fails to load leaves nothing to close.
-  const runner = new LocalRunner(jobs, store);
-  const { pipeline, plan } = await preparePlan({ file, sets: values.set ?? [], store, allowDownload: true, log: (_, m) => err(m), compute: () => runner.compute() });
+  const local = new LocalRunner(jobs, store);
+  const { pipeline, plan } = await preparePlan({ file, sets: values.set ?? [], store, allowDownload: true, log: (_, m) => err(m), compute: () => local.compute() });
   checkStages(plan, values.force ?? [], '--force');
   checkStages(plan, values.only ?? [], '--only');
+  const queued = executor === 'bullmq' && queueUrl !== undefined ? await (await import('../executor/queue-runner.js')).QueueRunner.open(queueUrl, store) : undefined;
+  const runner: TaskRunner = queued ?? local;
   const release = await store.lock(`seedflow run ${file}`, {
     wait: values.wait === true,
     onWait: (holder) => err(`seedflow: waiting for process ${holder.pid} ("${holder.command}") to release the store ${storeRoot}`),
+  }).catch(async (error: unknown) => {
+    await queued?.close();
+    throw error;
   });
   const id = runId();
   // On a terminal the live view draws progress and prints the log lines itself.
@@ -244,12 +267,16 @@ async function cmdRun(positionals: readonly string[], values: Values): Promise<n
     }
     const toRun = [...states.values()].filter((s) => s.status === 'run').length;
     const heavy = plan.instances.filter((i) => i.type.heavy && states.get(i.id)?.status === 'run');
-    runner.prepare({ heavy: heavy.length, numeric: heavy.some((i) => i.type.numeric === true) });
+    runner.prepare?.({ heavy: heavy.length, numeric: heavy.some((i) => i.type.numeric === true) });
     emit({ event: 'run-start', time: Date.now(), run: id, pipeline: plan.name, jobs, backend: plan.backend, store: storeRoot, instances: plan.instances.length, toRun });
     const result = await schedule(plan, states, store, runner, emit, { jobs, keepGoing: values['keep-going'] === true, signal: controller.signal });
     const { publishOutputs } = await import('../executor/publish.js');
     for (const p of await publishOutputs(plan, pipeline, store)) emit({ event: 'published', time: Date.now(), ...p });
     emit({ event: 'run-end', time: Date.now(), run: id, status: result.status, durationMs: Date.now() - started, counts: result.counts });
+    if (queued?.lostReason != null) {
+      err(`seedflow: ${queued.lostReason}; the run stopped (published artifacts are whole)\n  hint: once Redis is back, run again: it resumes from the cache`);
+      return EXIT.queueLost;
+    }
     return result.status === 'success' ? EXIT.ok : result.status === 'interrupted' ? EXIT.interrupted : EXIT.stageFailed;
   } finally {
     live?.close();
@@ -332,8 +359,20 @@ async function cmdGc(positionals: readonly string[], values: Values): Promise<nu
 async function cmdDoctor(values: Values): Promise<number> {
   const { doctorReport } = await import('./doctor.js');
   const rows = await doctorReport(findStore(values.store).root);
+  const url = queueUrlOf(values.queue);
+  if (url !== undefined) rows.push(...await queueRows(url));
   out(table(rows.map(([k, v]) => [k, v])));
   return EXIT.ok;
+}
+
+async function cmdWorker(positionals: readonly string[], values: Values): Promise<number> {
+  if (positionals.length > 0) throw new UsageError('seedflow worker takes no positional arguments');
+  const { cmdWorker: run } = await import('./queue.js');
+  return run({
+    ...(values.queue !== undefined ? { queue: values.queue } : {}), ...(values.store !== undefined ? { store: values.store } : {}),
+    ...(values.jobs !== undefined ? { jobs: values.jobs } : {}), ...(values.name !== undefined ? { name: values.name } : {}),
+    ...(values['idle-exit'] !== undefined ? { idleExit: values['idle-exit'] } : {}),
+  }, err);
 }
 
 /** Runs the CLI and returns its exit code. Only this module prints and decides exit codes. */
@@ -370,6 +409,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       case 'schema': return await cmdSchema(rest);
       case 'gc': return await cmdGc(rest, values);
       case 'doctor': return await cmdDoctor(values);
+      case 'worker': return await cmdWorker(rest, values);
       case 'results': return await (await import('./results.js')).cmdResults(rest, values);
       case 'report': return await (await import('./results.js')).cmdReport(rest, values);
       case 'runs': return await (await import('./results.js')).cmdRuns(rest, values);
@@ -387,6 +427,14 @@ export async function main(argv: readonly string[]): Promise<number> {
       return EXIT.invalid;
     }
     if (error instanceof StoreFileError) {
+      err(`seedflow: ${error.message}${error.hint !== undefined ? `\n  hint: ${error.hint}` : ''}`);
+      return EXIT.invalid;
+    }
+    if (error instanceof QueueUsageError) {
+      err(`seedflow: ${error.message}\nRun "seedflow help" for usage.`);
+      return EXIT.invalid;
+    }
+    if (error instanceof QueueError) {
       err(`seedflow: ${error.message}${error.hint !== undefined ? `\n  hint: ${error.hint}` : ''}`);
       return EXIT.invalid;
     }

@@ -45,7 +45,8 @@ const EVENTS: { readonly [E in RunEvent['event']]: Schema } = {
   'stage-end': object({
     event: { const: 'stage-end' }, time, id, stage: text, key, status: { enum: ['done', 'failed', 'interrupted', 'skipped'] },
     durationMs: { type: 'number', minimum: 0 }, failure: { oneOf: Object.values(FAILURES) }, summary: {}, peakRssMb: { type: 'number' },
-  }, ['failure', 'summary', 'peakRssMb']),
+    worker: { type: 'string', description: 'The queue worker that ran it (runs with --executor bullmq).' },
+  }, ['failure', 'summary', 'peakRssMb', 'worker']),
   published: object({ event: { const: 'published' }, time, id, key, path: text, files: { type: 'array', items: text } }),
   warning: object({ event: { const: 'warning' }, time, message: text, id }, ['id']),
   'run-end': object({ event: { const: 'run-end' }, time, run: text, status: { enum: ['success', 'failed', 'interrupted'] }, durationMs: { type: 'number', minimum: 0 }, counts }),
