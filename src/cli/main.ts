@@ -13,6 +13,7 @@ import type { Plan } from '../plan/types.js';
 import { EXIT } from './exit-codes.js';
 import { createLogger } from './logger.js';
 import { describeEvent, formatDiagnostics, formatPlan, table } from './output.js';
+import { FlagError, moduleRoots, storeRoot } from './options.js';
 import { editorSchema, stageSchema } from './schema.js';
 
 const HELP = `seedflow: declarative, cached, parallel pipelines for cluster-seeded learning
@@ -49,6 +50,8 @@ Options:
                               ("k=10 seeding.strategy=full"); default: the grid cell with the best test accuracy
   --instances                 dag: one node per stage instance instead of per stage
   --yes                       gc: really delete
+  --allow-modules DIR         also load local stage modules from DIR (repeatable; see SEEDFLOW_MODULE_PATH):
+                              their code runs as soon as a pipeline using them is validated
   --verbose                   show progress and stage logs
   --version                   print the version
 
@@ -73,6 +76,7 @@ const OPTIONS = {
   sort: { type: 'string' },
   output: { type: 'string', short: 'o' },
   cell: { type: 'string' },
+  'allow-modules': { type: 'string', multiple: true },
 } as const;
 
 type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
@@ -116,14 +120,14 @@ function runId(): string {
 
 async function cmdValidate(positionals: readonly string[], values: Values): Promise<number> {
   const file = onePipeline(positionals, 'validate');
-  const { expansion } = await checkPipeline(file, values.set ?? []);
+  const { expansion } = await checkPipeline(file, values.set ?? [], moduleRoots(values));
   out(`${file}: valid (${expansion.stages.length} stages, ${expansion.instances.length} instances)`);
   return EXIT.ok;
 }
 
 async function cmdPlan(positionals: readonly string[], values: Values): Promise<number> {
-  const store = new Store(resolve(values.store ?? 'artifacts'));
-  const { plan } = await preparePlan({ file: onePipeline(positionals, 'plan'), sets: values.set ?? [], store, allowDownload: false, log: (_, m) => err(m) });
+  const store = new Store(storeRoot(values, 'read'));
+  const { plan } = await preparePlan({ file: onePipeline(positionals, 'plan'), sets: values.set ?? [], store, allowDownload: false, log: (_, m) => err(m), moduleRoots: moduleRoots(values) });
   checkStages(plan, values.force ?? [], '--force');
   checkStages(plan, values.only ?? [], '--only');
   const states = decide(plan, await storeFacts(store, plan), { force: values.force ?? [], only: values.only ?? [] });
@@ -143,17 +147,17 @@ async function cmdRun(positionals: readonly string[], values: Values): Promise<n
   const started = Date.now();
   const file = onePipeline(positionals, 'run');
   const jobs = jobsOf(values);
-  const storeRoot = resolve(values.store ?? 'artifacts');
-  const store = new Store(storeRoot);
+  const root = storeRoot(values, 'write');
+  const store = new Store(root);
   const { LocalRunner } = await import('../executor/runner.js');
   // Starts no process until asked: a plan that fails to load leaves nothing to close.
   const runner = new LocalRunner(jobs, store);
-  const { pipeline, plan } = await preparePlan({ file, sets: values.set ?? [], store, allowDownload: true, log: (_, m) => err(m), compute: () => runner.compute() });
+  const { pipeline, plan } = await preparePlan({ file, sets: values.set ?? [], store, allowDownload: true, log: (_, m) => err(m), compute: () => runner.compute(), moduleRoots: moduleRoots(values) });
   checkStages(plan, values.force ?? [], '--force');
   checkStages(plan, values.only ?? [], '--only');
   const release = await store.lock(`seedflow run ${file}`, {
     wait: values.wait === true,
-    onWait: (holder) => err(`seedflow: waiting for process ${holder.pid} ("${holder.command}") to release the store ${storeRoot}`),
+    onWait: (holder) => err(`seedflow: waiting for process ${holder.pid} ("${holder.command}") to release the store ${root}`),
   });
   const id = runId();
   // On a terminal the live view draws progress and prints the log lines itself.
@@ -197,7 +201,7 @@ async function cmdRun(positionals: readonly string[], values: Values): Promise<n
     const toRun = [...states.values()].filter((s) => s.status === 'run').length;
     const heavy = plan.instances.filter((i) => i.type.heavy && states.get(i.id)?.status === 'run');
     runner.prepare({ heavy: heavy.length, numeric: heavy.some((i) => i.type.numeric === true) });
-    emit({ event: 'run-start', time: Date.now(), run: id, pipeline: plan.name, jobs, backend: plan.backend, store: storeRoot, instances: plan.instances.length, toRun });
+    emit({ event: 'run-start', time: Date.now(), run: id, pipeline: plan.name, jobs, backend: plan.backend, store: root, instances: plan.instances.length, toRun });
     const result = await schedule(plan, states, store, runner, emit, { jobs, keepGoing: values['keep-going'] === true, signal: controller.signal });
     emit({ event: 'run-end', time: Date.now(), run: id, status: result.status, durationMs: Date.now() - started, counts: result.counts });
     return result.status === 'success' ? EXIT.ok : result.status === 'interrupted' ? EXIT.interrupted : EXIT.stageFailed;
@@ -213,7 +217,7 @@ async function cmdRun(positionals: readonly string[], values: Values): Promise<n
 }
 
 async function cmdDag(positionals: readonly string[], values: Values): Promise<number> {
-  const { pipeline, expansion } = await checkPipeline(onePipeline(positionals, 'dag'), values.set ?? []);
+  const { pipeline, expansion } = await checkPipeline(onePipeline(positionals, 'dag'), values.set ?? [], moduleRoots(values));
   const format = values.format ?? 'mermaid';
   if (format !== 'mermaid' && format !== 'dot') throw new UsageError(`--format must be mermaid or dot, got "${format}"`);
   const nodes: { id: string; label: string }[] = [];
@@ -254,10 +258,10 @@ async function cmdSchema(positionals: readonly string[]): Promise<number> {
 
 async function cmdGc(positionals: readonly string[], values: Values): Promise<number> {
   if (positionals.length === 0) throw new UsageError('seedflow gc takes the pipeline files whose artifacts to keep');
-  const store = new Store(resolve(values.store ?? 'artifacts'));
+  const store = new Store(storeRoot(values, values.yes === true ? 'write' : 'read'));
   const keep = new Set<string>();
   for (const file of positionals) {
-    const { plan } = await preparePlan({ file, sets: values.set ?? [], store, allowDownload: false, log: (_, m) => err(m) });
+    const { plan } = await preparePlan({ file, sets: values.set ?? [], store, allowDownload: false, log: (_, m) => err(m), moduleRoots: moduleRoots(values) });
     for (const i of plan.instances) keep.add(i.key);
   }
   const release = values.yes ? await store.lock(`seedflow gc`, { wait: values.wait === true }) : async () => {};
@@ -281,7 +285,7 @@ async function cmdGc(positionals: readonly string[], values: Values): Promise<nu
 
 async function cmdDoctor(values: Values): Promise<number> {
   const { doctorReport } = await import('./doctor.js');
-  const rows = await doctorReport(resolve(values.store ?? 'artifacts'));
+  const rows = await doctorReport(storeRoot(values, 'read'));
   out(table(rows.map(([k, v]) => [k, v])));
   return EXIT.ok;
 }
@@ -327,7 +331,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       err(formatDiagnostics(error.diagnostics, values.set ?? []));
       return EXIT.invalid;
     }
-    if (error instanceof UsageError) {
+    if (error instanceof UsageError || error instanceof FlagError) {
       err(`seedflow: ${error.message}\nRun "seedflow help" for usage.`);
       return EXIT.invalid;
     }
