@@ -13,6 +13,7 @@ import type { Plan } from '../plan/types.js';
 import { EXIT } from './exit-codes.js';
 import { createLogger } from './logger.js';
 import { describeEvent, formatDiagnostics, formatPlan, table } from './output.js';
+import { describeFsError } from '../util/files.js';
 import { FlagError, moduleRoots, storeRoot } from './options.js';
 import { editorSchema, stageSchema } from './schema.js';
 
@@ -290,6 +291,17 @@ async function cmdDoctor(values: Values): Promise<number> {
   return EXIT.ok;
 }
 
+/**
+ * A full or read-only disk or a permission problem met while reading or
+ * writing files (the store, a log, a report): the path and what is wrong,
+ * not a bug's stack.
+ */
+function fileSystemProblem(error: unknown): string | undefined {
+  const e = error as NodeJS.ErrnoException;
+  if (!(error instanceof Error) || !['ENOSPC', 'EDQUOT', 'EROFS', 'EACCES', 'EPERM', 'EMFILE', 'ENFILE'].includes(e.code ?? '')) return undefined;
+  return `${e.path ?? 'a store file'}: ${describeFsError(error)}${e.syscall !== undefined ? ` (${e.syscall})` : ''}`;
+}
+
 /** Runs the CLI and returns its exit code. Only this module prints and decides exit codes. */
 export async function main(argv: readonly string[]): Promise<number> {
   let parsed;
@@ -342,6 +354,11 @@ export async function main(argv: readonly string[]): Promise<number> {
     if (error instanceof StoreLockedError) {
       err(`seedflow: ${error.message}\n  hint: wait for it to finish, or pass --wait; the lock is ${error.lockFile}`);
       return EXIT.locked;
+    }
+    const space = fileSystemProblem(error);
+    if (space !== undefined) {
+      err(`seedflow: ${space}\n  hint: free space or fix the permissions, then run again; what was published stays sound`);
+      return EXIT.invalid;
     }
     err(`seedflow: internal error, please report it with this output:\n${error instanceof Error ? error.stack ?? error.message : String(error)}`);
     return EXIT.internal;
