@@ -32,17 +32,19 @@ export async function readRegularFile(path: string, maxBytes: number): Promise<{
 /** What a file system error means, in words. */
 export function describeFsError(error: unknown): string {
   const code = (error as NodeJS.ErrnoException).code;
-  switch (code) {
-    case 'ENOENT': return 'not found';
-    case 'ENOTDIR': return 'a part of the path is a file, not a folder';
-    case 'EISDIR': return 'it is a folder';
-    case 'EACCES': case 'EPERM': return 'permission denied';
-    case 'EROFS': return 'the file system is read-only';
-    case 'ENOSPC': return 'no space left on the device';
-    case 'ELOOP': return 'too many symbolic links';
-    case 'ENAMETOOLONG': return 'the path is too long';
-    default: return code ?? (error instanceof Error ? error.message : String(error));
-  }
+  const words: Readonly<Record<string, string>> = {
+    ENOENT: 'not found',
+    ENOTDIR: 'a part of the path is a file, not a folder',
+    EISDIR: 'it is a folder',
+    EACCES: 'permission denied',
+    EPERM: 'permission denied',
+    EROFS: 'the file system is read-only',
+    ENOSPC: 'no space left on the device',
+    EDQUOT: 'the disk quota is exceeded',
+    ELOOP: 'too many symbolic links',
+    ENAMETOOLONG: 'the path is too long',
+  };
+  return (code !== undefined && Object.prototype.hasOwnProperty.call(words, code) ? words[code] : undefined) ?? code ?? (error instanceof Error ? error.message : String(error));
 }
 
 /** "a folder", "a FIFO", "a character device"... */
