@@ -37,8 +37,8 @@ function occupancy(spans: readonly (readonly [number, number])[], from: number, 
 }
 
 /** Runs `seedflow run FILE --store STORE --jobs N --json` and reads its events. */
-export async function runPipeline(file: string, store: string, jobs: number, sets: readonly string[]): Promise<PipelineRun> {
-  const args = [CLI, 'run', file, '--store', store, '--jobs', String(jobs), '--json', ...sets.flatMap((s) => ['--set', s])];
+export async function runPipeline(file: string, store: string, jobs: number, sets: readonly string[], extra: readonly string[] = []): Promise<PipelineRun> {
+  const args = [CLI, 'run', file, '--store', store, '--jobs', String(jobs), '--json', ...sets.flatMap((s) => ['--set', s]), ...extra];
   const finished = await runProcess(process.execPath, args);
   checkFinished(`seedflow run ${file} --jobs ${jobs}`, finished);
   let ran = 0;

@@ -2,7 +2,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 
 /** The parts of the bench, in the order they run; `--only` takes these names. */
-export const SECTIONS = ['kmeans', 'mlp', 'features', 'pipeline', 'cache'] as const;
+export const SECTIONS = ['kmeans', 'mlp', 'features', 'pipeline', 'cache', 'queue'] as const;
 /** One part of the bench. */
 export type Section = (typeof SECTIONS)[number];
 

@@ -17,6 +17,7 @@ import { benchFeatures } from './parts/features.js';
 import { benchKmeans } from './parts/kmeans.js';
 import { benchMlp } from './parts/mlp.js';
 import { benchPipeline } from './parts/pipeline.js';
+import { benchQueue } from './parts/queue.js';
 import { DEFAULT_PYTHON, keepPeerEnvironment, peerEnvironment, pythonInfo, type PythonInfo } from './python.js';
 import { describeLoad, SECTIONS, textTable, updateBenchmarksFile, type SectionResult } from './report.js';
 
@@ -127,6 +128,7 @@ const PARTS: Parts = {
   features: benchFeatures,
   pipeline: benchPipeline,
   cache: benchCache,
+  queue: benchQueue,
 };
 
 async function main(argv: readonly string[]): Promise<number> {
@@ -143,7 +145,7 @@ async function main(argv: readonly string[]): Promise<number> {
   const ctx = new BenchContext(options, dir, python);
   const reasons = new Set((['sklearn', 'torch'] as const).map((l) => ctx.whyMissing(l)).filter((r): r is string => r !== null));
   for (const reason of reasons) say(`note: ${reason}; its comparisons are skipped and seedflow's own figures still measured`);
-  const needsPipeline = options.sections.includes('pipeline') || options.sections.includes('cache');
+  const needsPipeline = options.sections.includes('pipeline') || options.sections.includes('cache') || options.sections.includes('queue');
   if (needsPipeline && !existsSync(options.pipeline)) throw new UsageError(`pipeline ${options.pipeline} not found; pass --pipeline FILE`);
   const results: SectionResult[] = [];
   try {

@@ -8,7 +8,7 @@ const summary = (metrics: Record<string, number | null>, timings: Record<string,
   ({ metrics, timings, ...(details !== undefined ? { details } : {}) });
 
 function stage(runId: string, seq: number, id: string, key: string, summary: StageRecord['summary']): StageRecord {
-  return { runId, seq, id, stage: id.replace(/\[.*$/, ''), matrix: {}, key, outcome: 'executed', durationMs: 10, summary, error: null, peakRssMb: null };
+  return { runId, seq, id, stage: id.replace(/\[.*$/, ''), matrix: {}, key, outcome: 'executed', durationMs: 10, summary, error: null, peakRssMb: null, worker: null };
 }
 
 describe('run history', () => {

@@ -8,6 +8,8 @@ export const EXIT = {
   invalid: 2,
   /** Another seedflow process holds the store's lock (use --wait to wait for it). */
   locked: 3,
+  /** The queue's Redis went away during a run: the run stopped; a re-run resumes from the cache. */
+  queueLost: 4,
   /** A bug in seedflow: it printed "internal error" with a stack. */
   internal: 70,
   /** Interrupted by Ctrl-C or SIGTERM. */

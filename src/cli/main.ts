@@ -15,7 +15,9 @@ import { createLogger } from './logger.js';
 import { describeEvent, formatDiagnostics, formatPlan, table } from './output.js';
 import { describeFsError } from '../util/files.js';
 import { FlagError, moduleRoots, storeRoot } from './options.js';
+import { QueueError, QueueUsageError, queueRows, queueUrlOf } from './queue.js';
 import { editorSchema, stageSchema } from './schema.js';
+import type { TaskRunner } from '../executor/runner.js';
 
 const HELP = `seedflow: declarative, cached, parallel pipelines for cluster-seeded learning
 
@@ -29,6 +31,9 @@ Commands:
   schema [stage-type]         print the pipeline's JSON Schema, or one stage type's
   gc <pipeline>...            remove artifacts that none of the given pipelines reaches (dry run unless --yes)
   doctor                      print versions, the TensorFlow backend, cores and where the data is found
+                              (with --queue: the Redis version, its maxmemory-policy and the live workers)
+  worker                      take stage tasks from the queue of a shared store and run them
+                              (--queue URL --store DIR [--jobs N] [--name NAME] [--idle-exit DURATION])
   results <pipeline>          every grid cell's metrics; cells not computed yet are listed as missing
   report <pipeline>           write one self-contained HTML report with charts (-o FILE, --cell CELL)
   runs [pipeline]             list the runs recorded in the store's history, newest first
@@ -42,6 +47,10 @@ Options:
   --keep-going                after a failure, finish the branches that do not depend on it
   --force STAGE               recompute STAGE and everything downstream of it (repeatable)
   --only STAGE                run only STAGE and what it needs (repeatable)
+  --executor local|bullmq     run: where stages execute (default local; bullmq: jobs on --queue)
+  --queue URL                 run, worker, doctor: redis://HOST:PORT[/DB] (default: SEEDFLOW_QUEUE)
+  --name NAME                 worker: the name it is shown under (default: host-pid)
+  --idle-exit DURATION        worker: stop after this long without a task (30s, 5m)
   --wait                      wait for another run holding the store instead of refusing
   --json                      print events as NDJSON on stdout (plan, run); JSON output (results, runs, compare)
   --format FORMAT             dag: mermaid (default) or dot; results: table (default), csv, json or markdown
@@ -56,8 +65,8 @@ Options:
   --verbose                   show progress and stage logs
   --version                   print the version
 
-Exit codes: 0 ok, 1 a stage failed, 2 invalid pipeline, command line or store file, 3 store locked,
-130 interrupted, 70 internal error.`;
+Exit codes: 0 ok, 1 a stage failed, 2 invalid pipeline, command line, store file or unreachable queue,
+3 store locked, 4 the queue was lost during the run, 130 interrupted, 70 internal error.`;
 
 const OPTIONS = {
   set: { type: 'string', multiple: true },
@@ -73,6 +82,10 @@ const OPTIONS = {
   yes: { type: 'boolean' },
   verbose: { type: 'boolean' },
   version: { type: 'boolean' },
+  executor: { type: 'string' },
+  queue: { type: 'string' },
+  name: { type: 'string' },
+  'idle-exit': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   sort: { type: 'string' },
   output: { type: 'string', short: 'o' },
@@ -150,15 +163,24 @@ async function cmdRun(positionals: readonly string[], values: Values): Promise<n
   const jobs = jobsOf(values);
   const root = storeRoot(values, 'write');
   const store = new Store(root);
+  const executor = values.executor ?? 'local';
+  if (executor !== 'local' && executor !== 'bullmq') throw new UsageError(`--executor must be local or bullmq, got "${executor}"`);
+  const queueUrl = queueUrlOf(values.queue);
+  if (executor === 'bullmq' && queueUrl === undefined) throw new UsageError('--executor bullmq needs --queue redis://HOST:PORT (or SEEDFLOW_QUEUE)');
   const { LocalRunner } = await import('../executor/runner.js');
   // Starts no process until asked: a plan that fails to load leaves nothing to close.
-  const runner = new LocalRunner(jobs, store);
-  const { pipeline, plan } = await preparePlan({ file, sets: values.set ?? [], store, allowDownload: true, log: (_, m) => err(m), compute: () => runner.compute(), moduleRoots: moduleRoots(values) });
+  const local = new LocalRunner(jobs, store);
+  const { pipeline, plan } = await preparePlan({ file, sets: values.set ?? [], store, allowDownload: true, log: (_, m) => err(m), compute: () => local.compute(), moduleRoots: moduleRoots(values) });
   checkStages(plan, values.force ?? [], '--force');
   checkStages(plan, values.only ?? [], '--only');
+  const queued = executor === 'bullmq' && queueUrl !== undefined ? await (await import('../executor/queue-runner.js')).QueueRunner.open(queueUrl, store) : undefined;
+  const runner: TaskRunner = queued ?? local;
   const release = await store.lock(`seedflow run ${file}`, {
     wait: values.wait === true,
     onWait: (holder) => err(`seedflow: waiting for process ${holder.pid} ("${holder.command}") to release the store ${root}`),
+  }).catch(async (error: unknown) => {
+    await queued?.close();
+    throw error;
   });
   const id = runId();
   // On a terminal the live view draws progress and prints the log lines itself.
@@ -201,10 +223,14 @@ async function cmdRun(positionals: readonly string[], values: Values): Promise<n
     }
     const toRun = [...states.values()].filter((s) => s.status === 'run').length;
     const heavy = plan.instances.filter((i) => i.type.heavy && states.get(i.id)?.status === 'run');
-    runner.prepare({ heavy: heavy.length, numeric: heavy.some((i) => i.type.numeric === true) });
+    runner.prepare?.({ heavy: heavy.length, numeric: heavy.some((i) => i.type.numeric === true) });
     emit({ event: 'run-start', time: Date.now(), run: id, pipeline: plan.name, jobs, backend: plan.backend, store: root, instances: plan.instances.length, toRun });
     const result = await schedule(plan, states, store, runner, emit, { jobs, keepGoing: values['keep-going'] === true, signal: controller.signal });
     emit({ event: 'run-end', time: Date.now(), run: id, status: result.status, durationMs: Date.now() - started, counts: result.counts });
+    if (queued?.lostReason != null) {
+      err(`seedflow: ${queued.lostReason}; the run stopped (published artifacts are whole)\n  hint: once Redis is back, run again: it resumes from the cache`);
+      return EXIT.queueLost;
+    }
     return result.status === 'success' ? EXIT.ok : result.status === 'interrupted' ? EXIT.interrupted : EXIT.stageFailed;
   } finally {
     live?.close();
@@ -287,6 +313,8 @@ async function cmdGc(positionals: readonly string[], values: Values): Promise<nu
 async function cmdDoctor(values: Values): Promise<number> {
   const { doctorReport } = await import('./doctor.js');
   const rows = await doctorReport(storeRoot(values, 'read'));
+  const url = queueUrlOf(values.queue);
+  if (url !== undefined) rows.push(...await queueRows(url));
   out(table(rows.map(([k, v]) => [k, v])));
   return EXIT.ok;
 }
@@ -300,6 +328,16 @@ function fileSystemProblem(error: unknown): string | undefined {
   const e = error as NodeJS.ErrnoException;
   if (!(error instanceof Error) || !['ENOSPC', 'EDQUOT', 'EROFS', 'EACCES', 'EPERM', 'EMFILE', 'ENFILE'].includes(e.code ?? '')) return undefined;
   return `${e.path ?? 'a store file'}: ${describeFsError(error)}${e.syscall !== undefined ? ` (${e.syscall})` : ''}`;
+}
+
+async function cmdWorker(positionals: readonly string[], values: Values): Promise<number> {
+  if (positionals.length > 0) throw new UsageError('seedflow worker takes no positional arguments');
+  const { cmdWorker: run } = await import('./queue.js');
+  return run({
+    ...(values.queue !== undefined ? { queue: values.queue } : {}), ...(values.store !== undefined ? { store: values.store } : {}),
+    ...(values.jobs !== undefined ? { jobs: values.jobs } : {}), ...(values.name !== undefined ? { name: values.name } : {}),
+    ...(values['idle-exit'] !== undefined ? { idleExit: values['idle-exit'] } : {}),
+  }, err);
 }
 
 /** Runs the CLI and returns its exit code. Only this module prints and decides exit codes. */
@@ -331,6 +369,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       case 'schema': return await cmdSchema(rest);
       case 'gc': return await cmdGc(rest, values);
       case 'doctor': return await cmdDoctor(values);
+      case 'worker': return await cmdWorker(rest, values);
       case 'results': return await (await import('./results.js')).cmdResults(rest, values);
       case 'report': return await (await import('./results.js')).cmdReport(rest, values);
       case 'runs': return await (await import('./results.js')).cmdRuns(rest, values);
@@ -348,6 +387,14 @@ export async function main(argv: readonly string[]): Promise<number> {
       return EXIT.invalid;
     }
     if (error instanceof StoreFileError) {
+      err(`seedflow: ${error.message}${error.hint !== undefined ? `\n  hint: ${error.hint}` : ''}`);
+      return EXIT.invalid;
+    }
+    if (error instanceof QueueUsageError) {
+      err(`seedflow: ${error.message}\nRun "seedflow help" for usage.`);
+      return EXIT.invalid;
+    }
+    if (error instanceof QueueError) {
       err(`seedflow: ${error.message}${error.hint !== undefined ? `\n  hint: ${error.hint}` : ''}`);
       return EXIT.invalid;
     }

@@ -70,7 +70,7 @@ export function describeEvent(event: RunEvent): { level: 'info' | 'warn' | 'erro
     case 'run-start':
       return { level: 'info', text: `seedflow: ${event.pipeline}: ${event.instances} instances, ${event.instances - event.toRun} cached, ${event.toRun} to run, ${event.jobs} job${event.jobs === 1 ? '' : 's'}${event.backend === 'none' ? '' : `, TensorFlow backend ${describeCompute(event.backend)}`} (store ${event.store})` };
     case 'stage-start':
-      return { level: 'info', text: `  ▶ ${event.id}${event.where === 'worker' ? ' (worker)' : ''}` };
+      return { level: 'info', text: `  ▶ ${event.id}${event.where === 'process' ? '' : ` (${event.where})`}` };
     case 'progress': {
       const p = event.progress;
       const metrics = Object.entries(p.metrics ?? {}).map(([k, v]) => `${k}=${Number.isInteger(v) ? v : v.toPrecision(4)}`).join(' ');
@@ -79,7 +79,7 @@ export function describeEvent(event: RunEvent): { level: 'info' | 'warn' | 'erro
     case 'log':
       return { level: event.level === 'warn' ? 'warn' : 'debug', text: `    ${event.id}: ${event.message}` };
     case 'stage-end': {
-      if (event.status === 'done' || event.failure === undefined) return { level: 'info', text: `  ✓ ${event.id} (${seconds(event.durationMs)})` };
+      if (event.status === 'done' || event.failure === undefined) return { level: 'info', text: `  ✓ ${event.id} (${seconds(event.durationMs)}${event.worker !== undefined ? ` on ${event.worker}` : ''})` };
       const { message, hint } = describeFailure(event.failure);
       if (event.status === 'skipped') return { level: 'info', text: `  - ${event.id}: ${message}` };
       if (event.status === 'interrupted') return { level: 'warn', text: `  ■ ${event.id}: interrupted` };

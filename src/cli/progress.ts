@@ -5,7 +5,7 @@ import type { StageProgress } from '../stages/types.js';
 interface Running {
   readonly stage: string;
   readonly started: number;
-  readonly where: 'process' | 'worker';
+  readonly where: 'process' | 'worker' | 'queue';
   progress?: StageProgress;
 }
 

@@ -16,10 +16,10 @@ export type EndStatus = 'done' | 'failed' | 'interrupted' | 'skipped';
 export type RunEvent =
   | { readonly event: 'run-start'; readonly time: number; readonly run: string; readonly pipeline: string; readonly jobs: number; readonly backend: string; readonly store: string; readonly instances: number; readonly toRun: number }
   | { readonly event: 'instance'; readonly time: number; readonly id: string; readonly stage: string; readonly matrix: Readonly<Record<string, JsonValue>>; readonly key: string; readonly status: 'cached' | 'run' | 'not-selected'; readonly reasons: readonly string[] }
-  | { readonly event: 'stage-start'; readonly time: number; readonly id: string; readonly stage: string; readonly key: string; readonly where: 'process' | 'worker' }
+  | { readonly event: 'stage-start'; readonly time: number; readonly id: string; readonly stage: string; readonly key: string; readonly where: 'process' | 'worker' | 'queue' }
   | { readonly event: 'progress'; readonly time: number; readonly id: string; readonly progress: StageProgress }
   | { readonly event: 'log'; readonly time: number; readonly id: string; readonly level: 'debug' | 'info' | 'warn'; readonly message: string }
-  | { readonly event: 'stage-end'; readonly time: number; readonly id: string; readonly stage: string; readonly key: string; readonly status: EndStatus; readonly durationMs: number; readonly failure?: Failure; readonly summary?: JsonValue; readonly peakRssMb?: number }
+  | { readonly event: 'stage-end'; readonly time: number; readonly id: string; readonly stage: string; readonly key: string; readonly status: EndStatus; readonly durationMs: number; readonly failure?: Failure; readonly summary?: JsonValue; readonly peakRssMb?: number; readonly worker?: string }
   | { readonly event: 'warning'; readonly time: number; readonly message: string; readonly id?: string }
   | { readonly event: 'run-end'; readonly time: number; readonly run: string; readonly status: 'success' | 'failed' | 'interrupted'; readonly durationMs: number; readonly counts: Readonly<Record<string, number>> };
 

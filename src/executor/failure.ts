@@ -91,6 +91,11 @@ export class TaskError extends Error {
 export function toFailure(error: unknown): Failure {
   if (error instanceof TaskError) return error.failure;
   if (error instanceof StageUserError) return { reason: 'user-error', message: error.message, ...(error.hint !== undefined ? { hint: error.hint } : {}) };
+  // A module shipped to a queue worker cannot import seedflow's class: an Error named StageUserError is one too.
+  if (error instanceof Error && error.name === 'StageUserError') {
+    const hint: unknown = (error as Error & { hint?: unknown }).hint;
+    return { reason: 'user-error', message: error.message, ...(typeof hint === 'string' ? { hint } : {}) };
+  }
   if (error instanceof Error) return { reason: 'stage-threw', message: error.message, ...(error.stack !== undefined ? { stack: error.stack } : {}) };
   return { reason: 'stage-threw', message: String(error) };
 }

@@ -1,6 +1,6 @@
 import type { Store } from '../cache/store.js';
 import { detectCompute } from '../ml/backend.js';
-import { executeTask, type Task, type TaskOutcome, type TaskReporter } from './task.js';
+import { executeTask, type Located, type Task, type TaskOutcome, type TaskReporter } from './task.js';
 import { WorkerPool } from './worker-pool.js';
 
 /**
@@ -18,11 +18,13 @@ export interface TaskRunner {
   compute(): string;
   /**
    * Executes one task, resolving with its outcome (the published artifact's
-   * manifest) or rejecting with a TaskError that carries a Failure.
+   * manifest) or rejecting with a TaskError that carries a Failure. `located`
+   * says where on this machine the content the task names by hash is (a local
+   * module's code, external files); a runner that executes elsewhere ships it.
    */
-  run(task: Task, reporter: TaskReporter, signal: AbortSignal): Promise<TaskOutcome>;
+  run(task: Task, located: Located, reporter: TaskReporter, signal: AbortSignal): Promise<TaskOutcome>;
   /** Where a task will run, for the events. */
-  where(task: Task): 'process' | 'worker';
+  where(task: Task): 'process' | 'worker' | 'queue';
   /**
    * Hears what the run holds before its first task, so workers can start (and load TensorFlow)
    * while the first, light stages run. Optional: a runner may start everything on demand.
@@ -52,9 +54,9 @@ export class LocalRunner implements TaskRunner {
     this.pool.warm(work.heavy, work.numeric);
   }
 
-  run(task: Task, reporter: TaskReporter, signal: AbortSignal): Promise<TaskOutcome> {
-    if (task.heavy) return this.pool.run(task, reporter, signal);
-    return executeTask(task, this.store, reporter, signal);
+  run(task: Task, located: Located, reporter: TaskReporter, signal: AbortSignal): Promise<TaskOutcome> {
+    if (task.heavy) return this.pool.run(task, located, reporter, signal);
+    return executeTask(task, located, this.store, reporter, signal);
   }
 
   close(): Promise<void> {

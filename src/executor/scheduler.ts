@@ -6,7 +6,8 @@ import type { KeyedInstance, Plan } from '../plan/types.js';
 import type { EndStatus, EventSink } from './events.js';
 import { endStatusOf, toFailure, type Failure } from './failure.js';
 import type { TaskRunner } from './runner.js';
-import { SEEDFLOW_VERSION, TASK_FORMAT, type Task, type TaskInput } from './task.js';
+import { basename } from 'node:path';
+import { SEEDFLOW_VERSION, TASK_FORMAT, type Located, type Task, type TaskContent, type TaskInput } from './task.js';
 
 /** How to execute a plan. */
 export interface ScheduleOptions {
@@ -23,19 +24,39 @@ export interface ScheduleResult {
   readonly counts: Readonly<Record<EndStatus | 'cached', number>>;
 }
 
-/** The task that executes an instance: plain data, its inputs named by key. */
+/** An external file of an instance by name and hash (the hash its key record holds). */
+function contentOf(instance: KeyedInstance, path: string): TaskContent {
+  const name = basename(path);
+  return { name, sha256: Object.hasOwn(instance.record.files, name) ? instance.record.files[name] ?? '' : '' };
+}
+
+/** The task that executes an instance: plain data, its inputs named by key, its module and files by hash. */
 export function taskOf(instance: KeyedInstance, graph: InstanceGraph<KeyedInstance>, compute: string): Task {
   const inputs: Record<string, TaskInput[]> = {};
   for (const [need, ids] of Object.entries(instance.needs)) {
     inputs[need] = ids.map((id) => ({ id, key: graph.node(id)?.key ?? '' }));
   }
+  const source = instance.type.source;
   return {
     format: TASK_FORMAT, seedflow: SEEDFLOW_VERSION,
-    id: instance.id, stage: instance.stage, matrix: instance.matrix, type: instance.type.name, source: instance.type.source,
+    id: instance.id, stage: instance.stage, matrix: instance.matrix, type: instance.type.name,
+    source: source.kind === 'builtin' ? source : { kind: 'module', name: basename(source.path), sha256: source.sha256 },
     heavy: instance.type.heavy, gather: instance.type.gather, params: instance.params, inputs,
-    key: instance.key, record: instance.record, files: instance.files,
+    key: instance.key, record: instance.record, files: instance.files.map((path) => contentOf(instance, path)),
     compute: instance.type.numeric ? (instance.record.backend ?? compute) : null,
   };
+}
+
+/** Where, on the planning machine, the content the instance's task names by hash is. */
+export function locatedOf(instance: KeyedInstance): Located {
+  const located: Record<string, string> = {};
+  const source = instance.type.source;
+  if (source.kind === 'module') located[source.sha256] = source.path;
+  for (const path of instance.files) {
+    const { sha256 } = contentOf(instance, path);
+    if (sha256 !== '') located[sha256] = path;
+  }
+  return located;
 }
 
 /**
@@ -68,7 +89,7 @@ export async function schedule(
     // Serialised so two completions never write the index at the same moment.
     indexWrite = indexWrite.then(() => store.writeIndex(plan.name, index)).catch(() => undefined);
   };
-  const done = (instance: KeyedInstance, durationMs: number, extra: { summary: unknown; peakRssMb?: number }): EndStatus => {
+  const done = (instance: KeyedInstance, durationMs: number, extra: { summary: unknown; peakRssMb?: number; worker?: string }): EndStatus => {
     counts.done++;
     emit({ event: 'stage-end', time: Date.now(), id: instance.id, stage: instance.stage, key: instance.key, status: 'done', durationMs, ...(extra as object) });
     return 'done';
@@ -90,12 +111,12 @@ export async function schedule(
     const task = taskOf(instance, graph, plan.backend);
     emit({ event: 'stage-start', time: Date.now(), id: instance.id, stage: instance.stage, key: instance.key, where: runner.where(task) });
     try {
-      const result = await runner.run(task, {
+      const result = await runner.run(task, locatedOf(instance), {
         log: (level, message) => emit({ event: 'log', time: Date.now(), id: instance.id, level, message }),
         progress: (progress) => emit({ event: 'progress', time: Date.now(), id: instance.id, progress }),
       }, options.signal);
       remember(instance);
-      return done(instance, Date.now() - started, { summary: result.summary, ...(result.peakRssMb !== undefined ? { peakRssMb: result.peakRssMb } : {}) });
+      return done(instance, Date.now() - started, { summary: result.summary, ...(result.peakRssMb !== undefined ? { peakRssMb: result.peakRssMb } : {}), ...(result.worker !== undefined ? { worker: result.worker } : {}) });
     } catch (error) {
       if (options.signal.aborted) return fail(instance, { reason: 'interrupted' }, Date.now() - started);
       const failure = toFailure(error);

@@ -4,7 +4,6 @@ import { createRequire } from 'node:module';
 import { ArtifactConflictError, type Manifest } from '../cache/artifact.js';
 import type { KeyRecord } from '../cache/key.js';
 import type { ArtifactStore } from '../cache/store.js';
-import type { StageSource } from '../plan/types.js';
 import { makeContext } from '../stages/context.js';
 import { loadStage } from '../stages/registry.js';
 import { makeInputs, openArtifact } from '../stages/inputs.js';
@@ -25,13 +24,36 @@ export interface TaskInput {
   readonly key: string;
 }
 
+/** Where a task's stage code is: built in, or a local module named by the SHA-256 of its code and its file name. */
+export type TaskSource =
+  | { readonly kind: 'builtin'; readonly name: string }
+  | { readonly kind: 'module'; readonly name: string; readonly sha256: string };
+
+/** Content a task names by hash (a local module's code, an external file): its file name and SHA-256. */
+export interface TaskContent {
+  readonly name: string;
+  readonly sha256: string;
+}
+
+/**
+ * Where the executing process finds the content a task names by hash: SHA-256
+ * to a path on its own disk. It travels beside the task, never inside it: the
+ * local runner gives the paths planning found, a queue worker the copies
+ * shipped into the shared store.
+ */
+export type Located = Readonly<Record<string, string>>;
+
+/** The path `located` gives for a hash (own properties only: a hash never reaches Object.prototype). */
+export function locate(located: Located, sha256: string): string | undefined {
+  return Object.hasOwn(located, sha256) ? located[sha256] : undefined;
+}
+
 /**
  * One stage instance to execute, as plain data that names artifacts by key and
- * nothing by where it sits on the submitting machine's disk (except a local
- * module's path, checked by its hash, and the external files the `files` hook
- * found, whose hashes are in the key record). Whoever executes it resolves the
- * keys against its own store, makes its own output folder, verifies the inputs
- * and publishes.
+ * content by hash, and nothing by where it sits on the submitting machine's
+ * disk. Whoever executes it resolves the keys against its own store and the
+ * hashes through its own `Located`, makes its own output folder, verifies the
+ * inputs and publishes.
  */
 export interface Task {
   readonly format: typeof TASK_FORMAT;
@@ -42,7 +64,7 @@ export interface Task {
   readonly matrix: Readonly<Record<string, JsonValue>>;
   /** The stage type's name (`uses`, or a module's exported name). */
   readonly type: string;
-  readonly source: StageSource;
+  readonly source: TaskSource;
   readonly heavy: boolean;
   /** A gathering stage keeps no lineage of its inputs. */
   readonly gather: boolean;
@@ -52,8 +74,8 @@ export interface Task {
   /** The key of the artifact it makes, and the record that key hashes. */
   readonly key: string;
   readonly record: KeyRecord;
-  /** External files found at planning time (the `files` hook's answer). */
-  readonly files: readonly string[];
+  /** External files found at planning time (the `files` hook's answer), by name and hash, in the hook's order. */
+  readonly files: readonly TaskContent[];
   /** What a numeric stage must compute on (the key record's backend); null for the others. */
   readonly compute: string | null;
 }
@@ -73,27 +95,34 @@ export interface TaskOutcome {
   readonly outcome: 'published' | 'existing';
   /** Peak resident memory of the process that ran it, in MB (for workers). */
   readonly peakRssMb?: number;
+  /** The name of the queue worker that ran it (for runs on a queue). */
+  readonly worker?: string;
 }
 
 /**
  * Why this process cannot run the task exactly as keyed, or null. `compute` is
  * what this process computes on (asked only of numeric tasks).
  */
-export async function refusal(task: Task, compute: () => Promise<{ readonly compute: string; readonly notes: readonly string[] }>): Promise<TaskError | null> {
+export async function refusal(task: Task, located: Located, compute: () => Promise<{ readonly compute: string; readonly notes: readonly string[] }>): Promise<TaskError | null> {
   if (task.format !== TASK_FORMAT) return new TaskError({ reason: 'refused', message: `task format ${String(task.format)} is not ${TASK_FORMAT}` });
   if (task.seedflow !== SEEDFLOW_VERSION) {
     return new TaskError({ reason: 'refused', message: `the task was planned by seedflow ${task.seedflow}, this is ${SEEDFLOW_VERSION}`, hint: 'run the same seedflow version everywhere' });
   }
   if (task.source.kind === 'module') {
+    const path = locate(located, task.source.sha256);
+    if (path === undefined) return new TaskError({ reason: 'refused', message: `the stage module ${task.source.name} (SHA-256 ${task.source.sha256.slice(0, 12)}) is not available here` });
     let sha256: string;
     try {
-      sha256 = createHash('sha256').update(await readFile(task.source.path)).digest('hex');
+      sha256 = createHash('sha256').update(await readFile(path)).digest('hex');
     } catch (error) {
-      return new TaskError({ reason: 'refused', message: `cannot read the stage module ${task.source.path}: ${error instanceof Error ? error.message : String(error)}` });
+      return new TaskError({ reason: 'refused', message: `cannot read the stage module ${task.source.name}: ${error instanceof Error ? error.message : String(error)}` });
     }
     if (sha256 !== task.source.sha256) {
-      return new TaskError({ reason: 'refused', message: `the stage module ${task.source.path} changed since the run was planned`, hint: 'run again to plan with the new code' });
+      return new TaskError({ reason: 'refused', message: `the stage module ${task.source.name} changed since the run was planned`, hint: 'run again to plan with the new code' });
     }
+  }
+  for (const file of task.files) {
+    if (locate(located, file.sha256) === undefined) return new TaskError({ reason: 'refused', message: `the file ${file.name} (SHA-256 ${file.sha256.slice(0, 12)}) the task reads is not available here` });
   }
   if (task.compute !== null) {
     const here = await compute();
@@ -121,8 +150,8 @@ export async function localCompute(): Promise<{ readonly compute: string; readon
  * verifies and opens its inputs, runs the stage into a draft folder and
  * publishes it. Failures are thrown as TaskErrors carrying data.
  */
-export async function executeTask(task: Task, store: ArtifactStore, reporter: TaskReporter, signal: AbortSignal): Promise<TaskOutcome> {
-  const refused = await refusal(task, localCompute);
+export async function executeTask(task: Task, located: Located, store: ArtifactStore, reporter: TaskReporter, signal: AbortSignal): Promise<TaskOutcome> {
+  const refused = await refusal(task, located, localCompute);
   if (refused !== null) throw refused;
   const started = Date.now();
   const byNeed: Record<string, ArtifactReader[]> = {};
@@ -138,7 +167,7 @@ export async function executeTask(task: Task, store: ArtifactStore, reporter: Ta
     }
     byNeed[need] = readers;
   }
-  const stage = await loadStage(task.source);
+  const stage = await loadStage(task.source.kind === 'builtin' ? task.source : { kind: 'module', path: locate(located, task.source.sha256) ?? '', sha256: task.source.sha256 });
   const draft = await store.draft(task.key);
   try {
     const ctx = makeContext({
@@ -147,7 +176,7 @@ export async function executeTask(task: Task, store: ArtifactStore, reporter: Ta
       instance: { stage: task.stage, key: task.key, matrix: task.matrix },
       log: (level, message) => reporter.log(level, message),
       progress: (progress) => reporter.progress(progress),
-      files: task.files,
+      files: task.files.map((file) => locate(located, file.sha256) ?? ''),
     });
     const returned: unknown = await stage.run(makeInputs(byNeed), task.params as never, ctx);
     signal.throwIfAborted();

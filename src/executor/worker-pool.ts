@@ -2,11 +2,11 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { StageProgress } from '../stages/types.js';
 import { TaskError, type Failure } from './failure.js';
-import type { Task, TaskOutcome, TaskReporter } from './task.js';
+import type { Located, Task, TaskOutcome, TaskReporter } from './task.js';
 
 /** Messages from the parent to a worker. */
 export type ParentMessage =
-  | { readonly type: 'run'; readonly task: Task }
+  | { readonly type: 'run'; readonly task: Task; readonly located: Located }
   | { readonly type: 'abort'; readonly task: string }
   /** Load TensorFlow now, before the first task needs it. */
   | { readonly type: 'warm' };
@@ -40,7 +40,7 @@ export class WorkerPool {
   constructor(private readonly size: number, private readonly store: string) {}
 
   /** Runs a task on an idle worker (starting one if the pool is not full); also returns the worker's peak memory so far. */
-  async run(task: Task, reporter: TaskReporter, signal: AbortSignal): Promise<TaskOutcome> {
+  async run(task: Task, located: Located, reporter: TaskReporter, signal: AbortSignal): Promise<TaskOutcome> {
     const worker = this.idle();
     worker.busy = true;
     try {
@@ -71,7 +71,7 @@ export class WorkerPool {
         worker.child.on('message', onMessage);
         worker.child.on('exit', onExit);
         signal.addEventListener('abort', onAbort, { once: true });
-        worker.child.send({ type: 'run', task } satisfies ParentMessage);
+        worker.child.send({ type: 'run', task, located } satisfies ParentMessage);
       });
     } finally {
       worker.busy = false;

@@ -33,7 +33,7 @@ process.on('message', (message: ParentMessage) => {
   const task: Task = message.task;
   const controller = new AbortController();
   running.set(task.id, controller);
-  executeTask(task, store, {
+  executeTask(task, message.located, store, {
     log: (level, text) => send({ type: 'log', task: task.id, level, message: text }),
     progress: (progress) => send({ type: 'progress', task: task.id, progress }),
   }, controller.signal).then(

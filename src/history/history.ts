@@ -53,6 +53,8 @@ export interface StageRecord {
   readonly summary: JsonValue;
   readonly error: string | null;
   readonly peakRssMb: number | null;
+  /** The queue worker that ran it (runs with --executor bullmq); null otherwise. */
+  readonly worker: string | null;
 }
 
 interface RunRow {
@@ -62,10 +64,11 @@ interface RunRow {
 
 interface StageRow {
   run_id: string; seq: number; id: string; stage: string; matrix: string; key: string; outcome: string;
-  duration_ms: number | null; summary: string | null; error: string | null; peak_rss_mb: number | null;
+  duration_ms: number | null; summary: string | null; error: string | null; peak_rss_mb: number | null; worker: string | null;
 }
 
-const SCHEMA_VERSION = 1;
+/** 2 added `stages.worker`. */
+const SCHEMA_VERSION = 2;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS runs (
@@ -95,6 +98,7 @@ CREATE TABLE IF NOT EXISTS stages (
   summary TEXT,
   error TEXT,
   peak_rss_mb REAL,
+  worker TEXT,
   PRIMARY KEY (run_id, id)
 );
 `;
@@ -120,7 +124,7 @@ function toStage(row: StageRow): StageRecord {
   return {
     runId: row.run_id, seq: row.seq, id: row.id, stage: row.stage, matrix: parse(row.matrix, {}), key: row.key,
     outcome: row.outcome as StageOutcome, durationMs: row.duration_ms, summary: parse<JsonValue>(row.summary, null),
-    error: row.error, peakRssMb: row.peak_rss_mb,
+    error: row.error, peakRssMb: row.peak_rss_mb, worker: row.worker ?? null,
   };
 }
 
@@ -150,6 +154,9 @@ export class RunHistory {
       throw new Error(`${file} was written by a newer seedflow (history format ${version}, this one reads ${SCHEMA_VERSION})`);
     }
     db.exec(SCHEMA);
+    // A history of format 1 gains the worker column; CREATE TABLE IF NOT EXISTS left its table as it was.
+    const columns = db.prepare('PRAGMA table_info(stages)').all() as { name: string }[];
+    if (!columns.some((c) => c.name === 'worker')) db.exec('ALTER TABLE stages ADD COLUMN worker TEXT');
     if (version < SCHEMA_VERSION) db.pragma(`user_version = ${SCHEMA_VERSION}`);
     return new RunHistory(db);
   }
@@ -166,7 +173,7 @@ export class RunHistory {
   }
 
   /** Adds a stage instance to a run, as planned. */
-  addStage(stage: Omit<StageRecord, 'durationMs' | 'error' | 'peakRssMb'>): void {
+  addStage(stage: Omit<StageRecord, 'durationMs' | 'error' | 'peakRssMb' | 'worker'>): void {
     this.db.prepare('INSERT OR REPLACE INTO stages (run_id, seq, id, stage, matrix, key, outcome, summary) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
       .run(stage.runId, stage.seq, stage.id, stage.stage, JSON.stringify(stage.matrix), stage.key, stage.outcome, stage.summary === null ? null : JSON.stringify(stage.summary));
   }
@@ -177,9 +184,9 @@ export class RunHistory {
   }
 
   /** Records how a stage instance ended. */
-  endStage(runId: string, id: string, end: { readonly outcome: StageOutcome; readonly durationMs: number | null; readonly summary?: JsonValue; readonly error?: string; readonly peakRssMb?: number }): void {
-    this.db.prepare('UPDATE stages SET outcome = ?, duration_ms = ?, summary = COALESCE(?, summary), error = ?, peak_rss_mb = ? WHERE run_id = ? AND id = ?')
-      .run(end.outcome, end.durationMs, end.summary === undefined ? null : JSON.stringify(end.summary), end.error ?? null, end.peakRssMb ?? null, runId, id);
+  endStage(runId: string, id: string, end: { readonly outcome: StageOutcome; readonly durationMs: number | null; readonly summary?: JsonValue; readonly error?: string; readonly peakRssMb?: number; readonly worker?: string }): void {
+    this.db.prepare('UPDATE stages SET outcome = ?, duration_ms = ?, summary = COALESCE(?, summary), error = ?, peak_rss_mb = ?, worker = ? WHERE run_id = ? AND id = ?')
+      .run(end.outcome, end.durationMs, end.summary === undefined ? null : JSON.stringify(end.summary), end.error ?? null, end.peakRssMb ?? null, end.worker ?? null, runId, id);
   }
 
   /** Runs newest first, optionally only those of one pipeline (by name or file). */

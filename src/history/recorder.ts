@@ -80,6 +80,7 @@ export class HistoryRecorder {
           ...(event.summary !== undefined ? { summary: event.summary } : {}),
           ...(event.failure !== undefined ? { error: describeFailure(event.failure).message } : {}),
           ...(event.peakRssMb !== undefined ? { peakRssMb: event.peakRssMb } : {}),
+          ...(event.worker !== undefined ? { worker: event.worker } : {}),
         });
         return;
       case 'run-end':
