@@ -116,9 +116,13 @@ async function create(file: string, holder: LockHolder): Promise<boolean> {
   }
   try {
     await handle.writeFile(JSON.stringify(holder));
-  } finally {
+  } catch (error) {
+    // A full disk leaves the lock empty: it is ours, and no one else may wait on it for the grace.
     await handle.close();
+    await rm(file, { force: true });
+    throw error;
   }
+  await handle.close();
   return true;
 }
 

@@ -14,9 +14,11 @@ import type { Plan } from '../plan/types.js';
 import { EXIT } from './exit-codes.js';
 import { createLogger } from './logger.js';
 import { describeEvent, formatDiagnostics, formatPlan, table } from './output.js';
+import { describeFsError } from '../util/files.js';
+import { FlagError, locateStore, moduleRoots, storeRoot } from './options.js';
 import { QueueError, QueueUsageError, queueRows, queueUrlOf } from './queue.js';
 import { editorSchema, stageSchema } from './schema.js';
-import { describeStore, findStore } from './store-location.js';
+import { describeStore } from './store-location.js';
 import type { TaskRunner } from '../executor/runner.js';
 
 const HELP = `seedflow: declarative, cached, parallel pipelines for cluster-seeded learning
@@ -60,6 +62,8 @@ Options:
                               ("k=10 seeding.strategy=full"); default: the grid cell with the best test accuracy
   --instances                 dag: one node per stage instance instead of per stage
   --yes                       gc: really delete
+  --allow-modules DIR         also load local stage modules from DIR (repeatable; see SEEDFLOW_MODULE_PATH):
+                              their code runs as soon as a pipeline using them is validated
   --verbose                   show progress and stage logs
   --version                   print the version
 
@@ -125,6 +129,7 @@ const OPTIONS = {
   sort: { type: 'string' },
   output: { type: 'string', short: 'o' },
   cell: { type: 'string' },
+  'allow-modules': { type: 'string', multiple: true },
 } as const;
 
 type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
@@ -170,16 +175,16 @@ function runId(): string {
 
 async function cmdValidate(positionals: readonly string[], values: Values): Promise<number> {
   const file = onePipeline(positionals, 'validate');
-  const { expansion } = await checkPipeline(file, values.set ?? []);
+  const { expansion } = await checkPipeline(file, values.set ?? [], moduleRoots(values));
   out(`${file}: valid (${expansion.stages.length} stages, ${expansion.instances.length} instances)`);
   return EXIT.ok;
 }
 
 async function cmdPlan(positionals: readonly string[], values: Values): Promise<number> {
   const file = onePipeline(positionals, 'plan');
-  const location = findStore(values.store, file);
+  const location = locateStore(values, 'read', file);
   const store = new Store(location.root, { readOnly: true });
-  const { plan } = await preparePlan({ file, sets: values.set ?? [], store, allowDownload: false, log: (_, m) => err(m) });
+  const { plan } = await preparePlan({ file, sets: values.set ?? [], store, allowDownload: false, log: (_, m) => err(m), moduleRoots: moduleRoots(values) });
   err(describeStore(location));
   checkStages(plan, values.force ?? [], '--force');
   checkStages(plan, values.only ?? [], '--only');
@@ -200,9 +205,9 @@ async function cmdRun(positionals: readonly string[], values: Values): Promise<n
   const started = Date.now();
   const file = onePipeline(positionals, 'run');
   const jobs = jobsOf(values);
-  const location = findStore(values.store, file);
-  const storeRoot = location.root;
-  const store = new Store(storeRoot);
+  const location = locateStore(values, 'write', file);
+  const root = location.root;
+  const store = new Store(root);
   const executor = values.executor ?? 'local';
   if (executor !== 'local' && executor !== 'bullmq') throw new UsageError(`--executor must be local or bullmq, got "${executor}"`);
   const queueUrl = queueUrlOf(values.queue);
@@ -210,14 +215,14 @@ async function cmdRun(positionals: readonly string[], values: Values): Promise<n
   const { LocalRunner } = await import('../executor/runner.js');
   // Starts no process until asked: a plan that fails to load leaves nothing to close.
   const local = new LocalRunner(jobs, store);
-  const { pipeline, plan } = await preparePlan({ file, sets: values.set ?? [], store, allowDownload: true, log: (_, m) => err(m), compute: () => local.compute() });
+  const { pipeline, plan } = await preparePlan({ file, sets: values.set ?? [], store, allowDownload: true, log: (_, m) => err(m), compute: () => local.compute(), moduleRoots: moduleRoots(values) });
   checkStages(plan, values.force ?? [], '--force');
   checkStages(plan, values.only ?? [], '--only');
   const queued = executor === 'bullmq' && queueUrl !== undefined ? await (await import('../executor/queue-runner.js')).QueueRunner.open(queueUrl, store) : undefined;
   const runner: TaskRunner = queued ?? local;
   const release = await store.lock(`seedflow run ${file}`, {
     wait: values.wait === true,
-    onWait: (holder) => err(`seedflow: waiting for process ${holder.pid} ("${holder.command}") to release the store ${storeRoot}`),
+    onWait: (holder) => err(`seedflow: waiting for process ${holder.pid} ("${holder.command}") to release the store ${root}`),
   }).catch(async (error: unknown) => {
     await queued?.close();
     throw error;
@@ -268,7 +273,7 @@ async function cmdRun(positionals: readonly string[], values: Values): Promise<n
     const toRun = [...states.values()].filter((s) => s.status === 'run').length;
     const heavy = plan.instances.filter((i) => i.type.heavy && states.get(i.id)?.status === 'run');
     runner.prepare?.({ heavy: heavy.length, numeric: heavy.some((i) => i.type.numeric === true) });
-    emit({ event: 'run-start', time: Date.now(), run: id, pipeline: plan.name, jobs, backend: plan.backend, store: storeRoot, instances: plan.instances.length, toRun });
+    emit({ event: 'run-start', time: Date.now(), run: id, pipeline: plan.name, jobs, backend: plan.backend, store: root, instances: plan.instances.length, toRun });
     const result = await schedule(plan, states, store, runner, emit, { jobs, keepGoing: values['keep-going'] === true, signal: controller.signal });
     const { publishOutputs } = await import('../executor/publish.js');
     for (const p of await publishOutputs(plan, pipeline, store)) emit({ event: 'published', time: Date.now(), ...p });
@@ -290,7 +295,7 @@ async function cmdRun(positionals: readonly string[], values: Values): Promise<n
 }
 
 async function cmdDag(positionals: readonly string[], values: Values): Promise<number> {
-  const { pipeline, expansion } = await checkPipeline(onePipeline(positionals, 'dag'), values.set ?? []);
+  const { pipeline, expansion } = await checkPipeline(onePipeline(positionals, 'dag'), values.set ?? [], moduleRoots(values));
   const format = values.format ?? 'mermaid';
   if (format !== 'mermaid' && format !== 'dot') throw new UsageError(`--format must be mermaid or dot, got "${format}"`);
   const nodes: { id: string; label: string }[] = [];
@@ -331,10 +336,10 @@ async function cmdSchema(positionals: readonly string[]): Promise<number> {
 
 async function cmdGc(positionals: readonly string[], values: Values): Promise<number> {
   if (positionals.length === 0) throw new UsageError('seedflow gc takes the pipeline files whose artifacts to keep');
-  const store = new Store(findStore(values.store, positionals[0]).root, { readOnly: values.yes !== true });
+  const store = new Store(storeRoot(values, values.yes === true ? 'write' : 'read', positionals[0]), { readOnly: values.yes !== true });
   const keep = new Set<string>();
   for (const file of positionals) {
-    const { plan } = await preparePlan({ file, sets: values.set ?? [], store, allowDownload: false, log: (_, m) => err(m) });
+    const { plan } = await preparePlan({ file, sets: values.set ?? [], store, allowDownload: false, log: (_, m) => err(m), moduleRoots: moduleRoots(values) });
     for (const i of plan.instances) keep.add(i.key);
   }
   const release = values.yes ? await store.lock(`seedflow gc`, { wait: values.wait === true }) : async () => {};
@@ -358,11 +363,22 @@ async function cmdGc(positionals: readonly string[], values: Values): Promise<nu
 
 async function cmdDoctor(values: Values): Promise<number> {
   const { doctorReport } = await import('./doctor.js');
-  const rows = await doctorReport(findStore(values.store).root);
+  const rows = await doctorReport(storeRoot(values, 'read'));
   const url = queueUrlOf(values.queue);
   if (url !== undefined) rows.push(...await queueRows(url));
   out(table(rows.map(([k, v]) => [k, v])));
   return EXIT.ok;
+}
+
+/**
+ * A full or read-only disk or a permission problem met while reading or
+ * writing files (the store, a log, a report): the path and what is wrong,
+ * not a bug's stack.
+ */
+function fileSystemProblem(error: unknown): string | undefined {
+  const e = error as NodeJS.ErrnoException;
+  if (!(error instanceof Error) || !['ENOSPC', 'EDQUOT', 'EROFS', 'EACCES', 'EPERM', 'EMFILE', 'ENFILE'].includes(e.code ?? '')) return undefined;
+  return `${e.path ?? 'a store file'}: ${describeFsError(error)}${e.syscall !== undefined ? ` (${e.syscall})` : ''}`;
 }
 
 async function cmdWorker(positionals: readonly string[], values: Values): Promise<number> {
@@ -422,7 +438,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       err(formatDiagnostics(error.diagnostics, values.set ?? []));
       return EXIT.invalid;
     }
-    if (error instanceof UsageError) {
+    if (error instanceof UsageError || error instanceof FlagError) {
       err(`seedflow: ${error.message}\nRun "seedflow help" for usage.`);
       return EXIT.invalid;
     }
@@ -441,6 +457,11 @@ export async function main(argv: readonly string[]): Promise<number> {
     if (error instanceof StoreLockedError) {
       err(`seedflow: ${error.message}\n  hint: wait for it to finish, or pass --wait; the lock is ${error.lockFile}`);
       return EXIT.locked;
+    }
+    const space = fileSystemProblem(error);
+    if (space !== undefined) {
+      err(`seedflow: ${space}\n  hint: free space or fix the permissions, then run again; what was published stays sound`);
+      return EXIT.invalid;
     }
     err(`seedflow: internal error, please report it with this output:\n${error instanceof Error ? error.stack ?? error.message : String(error)}`);
     return EXIT.internal;

@@ -1,5 +1,5 @@
 import { describeFailure } from '../executor/failure.js';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { formatDiagnostic, type Diagnostic } from '../errors/diagnostic.js';
 import { COMMAND_LINE } from '../config/overrides.js';
 import { shortKey } from '../cache/key.js';
@@ -8,6 +8,9 @@ import { describeCompute } from '../ml/backend.js';
 import { formatMatrix } from '../plan/matrix.js';
 import type { InstanceState } from '../plan/states.js';
 import type { Plan } from '../plan/types.js';
+
+/** The most diagnostics printed at once; the rest are counted. */
+export const MAX_DIAGNOSTICS_SHOWN = 50;
 
 /** Formats diagnostics with their source lines; `--set` problems show the command-line argument. */
 export function formatDiagnostics(diagnostics: readonly Diagnostic[], sets: readonly string[]): string {
@@ -19,7 +22,9 @@ export function formatDiagnostics(diagnostics: readonly Diagnostic[], sets: read
     }
     if (!sources.has(d.file)) {
       try {
-        sources.set(d.file, readFileSync(d.file, 'utf8').split(/\r?\n/));
+        // Only a regular file of a sane size is shown: a device or FIFO named as the pipeline would never end.
+        const stat = statSync(d.file);
+        sources.set(d.file, stat.isFile() && stat.size <= 16 * 1024 * 1024 ? readFileSync(d.file, 'utf8').split(/\r?\n/) : []);
       } catch {
         sources.set(d.file, []);
       }
@@ -27,8 +32,11 @@ export function formatDiagnostics(diagnostics: readonly Diagnostic[], sets: read
     return sources.get(d.file);
   };
   const errors = diagnostics.filter((d) => d.severity === 'error').length;
-  const body = diagnostics.map((d) => formatDiagnostic(d, linesOf(d))).join('\n\n');
-  return `${body}\n\n${errors} error${errors === 1 ? '' : 's'} found`;
+  const shown = diagnostics.slice(0, MAX_DIAGNOSTICS_SHOWN);
+  const body = shown.map((d) => formatDiagnostic(d, linesOf(d))).join('\n\n');
+  const rest = diagnostics.length - shown.length;
+  const more = rest > 0 ? `\n\n… and ${rest} more not shown` : '';
+  return `${body}${more}\n\n${errors} error${errors === 1 ? '' : 's'} found`;
 }
 
 /** A plain text table with left-aligned columns. */

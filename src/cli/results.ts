@@ -1,7 +1,6 @@
-import { resolve } from 'node:path';
-import { Store } from '../cache/store.js';
+import { join, resolve } from 'node:path';
+import { Store, StoreFileError } from '../cache/store.js';
 import type { KeyRecord } from '../cache/key.js';
-import { findStore } from './store-location.js';
 import { applyOverrides } from '../config/overrides.js';
 import { preparePlan } from '../executor/prepare.js';
 import type { Comparison, MetricValue } from '../history/compare.js';
@@ -13,6 +12,7 @@ import { toCsv } from '../stages/aggregate.js';
 import { readSummary } from '../stages/summary.js';
 import type { JsonValue } from '../util/json.js';
 import { EXIT } from './exit-codes.js';
+import { checkOutputFileFlag, moduleRoots, storeRoot } from './options.js';
 import { formatDuration } from './progress.js';
 
 /** The command-line values these commands read (a subset of the CLI's options). */
@@ -24,6 +24,7 @@ export interface ResultsValues {
   readonly json?: boolean | undefined;
   readonly output?: string | undefined;
   readonly cell?: string | undefined;
+  readonly 'allow-modules'?: readonly string[] | undefined;
 }
 
 /** Quotes a word for a POSIX shell when it needs it. */
@@ -104,8 +105,8 @@ export async function cmdResults(positionals: readonly string[], values: Results
   if (file === undefined) return usage('seedflow results takes one pipeline file');
   const format = (values.json ? 'json' : values.format ?? 'table') as ResultFormat;
   if (!RESULT_FORMATS.includes(format)) return usage(`--format must be one of ${RESULT_FORMATS.join(', ')} for results, got "${values.format ?? ''}"`);
-  const store = new Store(findStore(values.store, file).root, { readOnly: true });
-  const { plan } = await preparePlan({ file, sets: values.set ?? [], store, allowDownload: false, log: (_, m) => err(m) });
+  const store = new Store(storeRoot(values, 'read', file), { readOnly: true });
+  const { plan } = await preparePlan({ file, sets: values.set ?? [], store, allowDownload: false, log: (_, m) => err(m), moduleRoots: moduleRoots(values) });
   const table = await collectResults(plan, store);
   let cells: readonly Cell[] = table.cells;
   if (values.sort !== undefined) {
@@ -142,10 +143,10 @@ export async function cmdResults(positionals: readonly string[], values: Results
 export async function cmdReport(positionals: readonly string[], values: ResultsValues): Promise<number> {
   const file = onePipeline(positionals);
   if (file === undefined) return usage('seedflow report takes one pipeline file');
-  const output = resolve(values.output ?? 'report.html');
-  const store = new Store(findStore(values.store, file).root, { readOnly: true });
+  const output = checkOutputFileFlag('-o', values.output ?? 'report.html');
+  const store = new Store(storeRoot(values, 'read', file), { readOnly: true });
   const sets = values.set ?? [];
-  const { pipeline, plan } = await preparePlan({ file, sets, store, allowDownload: false, log: (_, m) => err(m) });
+  const { pipeline, plan } = await preparePlan({ file, sets, store, allowDownload: false, log: (_, m) => err(m), moduleRoots: moduleRoots(values) });
   const { writeReport, CellNotFoundError } = await import('../report/report.js');
   try {
     const result = await writeReport({ pipeline, plan, store, file, sets, params: applyOverrides(pipeline.spec.params, sets).params, output, rerun: rerunCommand(file, values), ...(values.cell !== undefined ? { cell: values.cell } : {}) });
@@ -172,9 +173,27 @@ function runCounts(run: RunRecord): string {
 }
 
 async function openHistory(values: ResultsValues): Promise<{ history: import('../history/history.js').RunHistory | null; root: string }> {
-  const root = findStore(values.store).root;
+  const root = storeRoot(values, 'read');
   const { RunHistory } = await import('../history/history.js');
-  return { history: RunHistory.open(root, { create: false }), root };
+  return { history: unreadableHistory(root, () => RunHistory.open(root, { create: false })), root };
+}
+
+/**
+ * Runs a read of the history, turning a damaged or foreign file (not SQLite,
+ * a newer format, broken rows) into a store-file error naming it: the history
+ * is a record, so the hint says it can be moved aside without losing artifacts.
+ */
+function unreadableHistory<T>(root: string, read: () => T): T {
+  try {
+    return read();
+  } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    const sqlite = typeof code === 'string' && code.startsWith('SQLITE_');
+    if (!sqlite && !(error instanceof SyntaxError) && !(error instanceof TypeError) && !/newer seedflow/.test(String(error))) throw error;
+    const file = join(root, 'history.sqlite');
+    throw new StoreFileError(file, `cannot read the run history (${error instanceof Error ? error.message : String(error)})`,
+      `move ${file} aside to start a new history; artifacts do not depend on it`);
+  }
 }
 
 /** The metric `runs` shows: the best value over the run's instances. */
@@ -200,8 +219,8 @@ export async function cmdRuns(positionals: readonly string[], values: ResultsVal
   }
   try {
     const filter = positionals[0];
-    const runs = history.runs(filter === undefined ? undefined : filter.endsWith('.yaml') || filter.endsWith('.yml') ? resolve(filter) : filter);
-    const best = new Map(runs.map((r) => [r.id, bestMetric(history.stages(r.id), RUNS_METRIC)]));
+    const runs = unreadableHistory(root, () => history.runs(filter === undefined ? undefined : filter.endsWith('.yaml') || filter.endsWith('.yml') ? resolve(filter) : filter));
+    const best = new Map(runs.map((r) => [r.id, unreadableHistory(root, () => bestMetric(history.stages(r.id), RUNS_METRIC))]));
     if (values.json) {
       // The pipeline text is long: `compare` and the history file keep it; the list names its hash.
       for (const run of runs) {
@@ -284,14 +303,14 @@ export async function cmdCompare(positionals: readonly string[], values: Results
   const { history, root } = await openHistory(values);
   if (history === null) return usage(`no run is recorded in the store ${root}`);
   try {
-    const a = history.findRun(refA);
+    const a = unreadableHistory(root, () => history.findRun(refA));
     if ('problem' in a) return usage(a.problem);
-    const b = history.findRun(refB);
+    const b = unreadableHistory(root, () => history.findRun(refB));
     if ('problem' in b) return usage(b.problem);
     const { compareRuns } = await import('../history/compare.js');
     const store = new Store(root, { readOnly: true });
-    const stagesA = history.stages(a.id);
-    const stagesB = history.stages(b.id);
+    const stagesA = unreadableHistory(root, () => history.stages(a.id));
+    const stagesB = unreadableHistory(root, () => history.stages(b.id));
     const records = new Map<string, KeyRecord | null>();
     for (const s of [...stagesA, ...stagesB]) {
       if (records.has(s.key)) continue;

@@ -1,9 +1,10 @@
-import { readFile } from 'node:fs/promises';
 import { DiagnosticError, type Diagnostic } from '../errors/diagnostic.js';
+import { dict, dictOf } from '../util/dict.js';
+import { readRegularFile } from '../util/files.js';
 import { isPlainObject, type JsonValue } from '../util/json.js';
 import { axisParam } from './overrides.js';
 import { PIPELINE_SCHEMA } from './pipeline-schema.js';
-import { SourceFile } from './source.js';
+import { MAX_DEPTH, nonFinite, SourceFile, tooDeep } from './source.js';
 import type { LoadedPipeline, MatrixSpec, PipelineSpec, StageSpec } from './spec.js';
 import { validateWithSchema } from './validate-schema.js';
 
@@ -12,10 +13,18 @@ import { validateWithSchema } from './validate-schema.js';
  * the spec, or every problem found, located. Pure: no file system.
  */
 export function parsePipeline(file: string, text: string): { pipeline?: LoadedPipeline; diagnostics: Diagnostic[] } {
+  const deep = tooDeep(text);
+  if (deep !== undefined) {
+    const before = text.slice(0, deep);
+    const line = before.split('\n').length;
+    return { diagnostics: [{ file, line, column: deep - before.lastIndexOf('\n'), length: 1, severity: 'error', message: `values are nested more than ${MAX_DEPTH} levels deep`, hint: 'a pipeline needs a few levels; flatten this value' }] };
+  }
   const source = new SourceFile(file, text);
   const syntax = source.syntaxDiagnostics();
   if (syntax.length > 0) return { diagnostics: syntax };
-  const data = source.toJS();
+  const converted = source.toJS();
+  if ('diagnostic' in converted) return { diagnostics: [converted.diagnostic] };
+  const data = converted.value;
   if (!isPlainObject(data)) {
     return { diagnostics: [source.at(0, 1, 'a pipeline file must be a mapping with "name" and "stages"', 'start from the example in the README')] };
   }
@@ -24,22 +33,23 @@ export function parsePipeline(file: string, text: string): { pipeline?: LoadedPi
     const param = typeof values === 'string' ? axisParam(values) : '';
     if (typeof param !== 'string') diagnostics.push(source.atPath(['matrix', axis], param.message, 'for example k: "${{ params.ks }}" with params: { ks: [10, 20] }'));
   }
+  for (const path of nonFinite(data, [])) {
+    diagnostics.push(source.atPath(path, 'a number here must be finite', 'write a finite number: .inf, .nan and numbers beyond 1.8e308 cannot be stored or hashed'));
+  }
   if (diagnostics.length > 0) return { diagnostics };
   return { pipeline: { spec: toSpec(data), source }, diagnostics: [] };
 }
 
-/** Reads and parses a pipeline file; a missing file is a diagnostic too. */
+/** The largest pipeline file read, in bytes. */
+export const MAX_PIPELINE_BYTES = 10 * 1024 * 1024;
+
+/** Reads and parses a pipeline file; a missing, special or oversized file is a diagnostic too. */
 export async function loadPipeline(file: string): Promise<LoadedPipeline> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    throw new DiagnosticError([{
-      file, line: 1, column: 1, length: 1, severity: 'error',
-      message: code === 'ENOENT' ? 'pipeline file not found' : `cannot read pipeline file (${code ?? String(error)})`,
-    }]);
+  const read = await readRegularFile(file, MAX_PIPELINE_BYTES);
+  if ('problem' in read) {
+    throw new DiagnosticError([{ file, line: 1, column: 1, length: 1, severity: 'error', message: read.problem === 'not found' ? 'pipeline file not found' : `cannot read the pipeline file: ${read.problem}` }]);
   }
+  const text = read.text;
   const { pipeline, diagnostics } = parsePipeline(file, text);
   if (pipeline === undefined) throw new DiagnosticError(diagnostics);
   return pipeline;
@@ -47,8 +57,8 @@ export async function loadPipeline(file: string): Promise<LoadedPipeline> {
 
 function toSpec(data: Record<string, unknown>): PipelineSpec {
   const matrix = (data['matrix'] ?? {}) as Record<string, unknown>;
-  const axes: Record<string, readonly JsonValue[]> = {};
-  const fromParams: Record<string, string> = {};
+  const axes = dict<readonly JsonValue[]>();
+  const fromParams = dict<string>();
   for (const [axis, values] of Object.entries(matrix)) {
     if (axis === 'include' || axis === 'exclude') continue;
     const param = typeof values === 'string' ? axisParam(values) : undefined;
@@ -62,12 +72,12 @@ function toSpec(data: Record<string, unknown>): PipelineSpec {
     include: (matrix['include'] ?? []) as MatrixSpec['include'],
     exclude: (matrix['exclude'] ?? []) as MatrixSpec['exclude'],
   };
-  const stages: Record<string, StageSpec> = {};
+  const stages = dict<StageSpec>();
   for (const [id, raw] of Object.entries(data['stages'] as Record<string, Record<string, unknown>>)) {
     stages[id] = {
       uses: raw['uses'] as string,
       needs: (raw['needs'] ?? []) as string[],
-      with: (raw['with'] ?? {}) as Record<string, JsonValue>,
+      with: (raw['with'] ?? dict()) as Record<string, JsonValue>,
       ...(typeof raw['description'] === 'string' ? { description: raw['description'] } : {}),
       ...(typeof raw['publish'] === 'string' ? { publish: raw['publish'] } : {}),
     };
@@ -75,7 +85,7 @@ function toSpec(data: Record<string, unknown>): PipelineSpec {
   return {
     name: data['name'] as string,
     ...(typeof data['description'] === 'string' ? { description: data['description'] } : {}),
-    params: (data['params'] ?? {}) as Record<string, JsonValue>,
+    params: dictOf((data['params'] ?? {}) as Record<string, JsonValue>),
     matrix: matrixSpec,
     stages,
   };

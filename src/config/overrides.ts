@@ -1,7 +1,8 @@
-import { parse } from 'yaml';
 import { suggest, type Diagnostic } from '../errors/diagnostic.js';
+import { dictOf, hasOwn, own } from '../util/dict.js';
 import type { JsonValue } from '../util/json.js';
 import { isProblem, parseTemplate } from './expressions.js';
+import { nonFinite, SourceFile, tooDeep } from './source.js';
 import type { LoadedPipeline, MatrixSpec } from './spec.js';
 
 /** Where `--set` problems are reported: they come from the command line, not a file. */
@@ -9,6 +10,18 @@ export const COMMAND_LINE = '<command line>';
 
 function kind(value: unknown): string {
   return Array.isArray(value) ? 'array' : value === null ? 'null' : typeof value;
+}
+
+/** A `--set` value read as YAML, with the pipeline file's limits: finite numbers, bounded depth and aliases. */
+function readValue(text: string): { value: unknown } | { problem: string } {
+  const shown = text.length > 60 ? `${text.slice(0, 60)}…` : text;
+  if (tooDeep(text) !== undefined) return { problem: `value "${shown}" is nested too deeply` };
+  const source = new SourceFile(COMMAND_LINE, text);
+  if (source.doc.errors.length > 0) return { problem: `cannot read value "${shown}" as YAML` };
+  const converted = source.toJS();
+  if ('diagnostic' in converted) return { problem: `cannot read value "${shown}": ${converted.diagnostic.message}` };
+  if (nonFinite(converted.value, []).length > 0) return { problem: `value "${shown}" holds a number that is not finite` };
+  return { value: converted.value };
 }
 
 /** `a number`, `an array`. */
@@ -70,11 +83,9 @@ function readValues(text: string): { values: JsonValue[]; list: boolean } | stri
   const parts = splitTopLevel(text);
   const values: JsonValue[] = [];
   for (const part of parts) {
-    try {
-      values.push(parse(part) as JsonValue);
-    } catch {
-      return `cannot read value "${part}"`;
-    }
+    const read = readValue(part);
+    if ('problem' in read) return read.problem;
+    values.push(read.value as JsonValue);
   }
   return { values, list: parts.length > 1 };
 }
@@ -104,8 +115,8 @@ export interface Overridden {
  */
 export function applySets(pipeline: LoadedPipeline, sets: readonly string[]): Overridden {
   const { spec, source } = pipeline;
-  const params: Record<string, JsonValue> = { ...spec.params };
-  const axes: Record<string, readonly JsonValue[]> = { ...spec.matrix.axes };
+  const params = dictOf<JsonValue>(spec.params);
+  const axes = dictOf<readonly JsonValue[]>(spec.matrix.axes);
   const swept: string[] = [];
   const diagnostics: Diagnostic[] = [];
   const problem = (set: string, column: number, length: number, message: string, hint?: string): void => {
@@ -120,8 +131,8 @@ export function applySets(pipeline: LoadedPipeline, sets: readonly string[]): Ov
     }
     const text = set.slice(eq + 1);
     const valueAt = (message: string, hint?: string): void => problem(set, eq + 2, Math.max(1, text.length), message, hint);
-    const current = params[name];
-    const isAxis = name in axes || name in (spec.matrix.fromParams ?? {});
+    const current = own(params, name);
+    const isAxis = hasOwn(axes, name) || hasOwn(spec.matrix.fromParams ?? {}, name);
     if (current === undefined && !isAxis) {
       problem(set, 1, name.length, `unknown param or matrix axis "${name}"`, suggest(name, [...Object.keys(params), ...Object.keys(axes)]) ?? 'declare it under "params:" or "matrix:" in the pipeline');
       continue;
@@ -131,8 +142,9 @@ export function applySets(pipeline: LoadedPipeline, sets: readonly string[]): Ov
       continue;
     }
     if (isAxis) {
-      if (spec.matrix.fromParams?.[name] !== undefined) {
-        problem(set, 1, name.length, `matrix axis "${name}" takes its values from param "${spec.matrix.fromParams[name]}"`, `set the param instead: --set ${spec.matrix.fromParams[name]}=${text}`);
+      const from = own(spec.matrix.fromParams ?? {}, name);
+      if (from !== undefined) {
+        problem(set, 1, name.length, `matrix axis "${name}" takes its values from param "${from}"`, `set the param instead: --set ${from}=${text}`);
         continue;
       }
       const read = readValues(text);
@@ -141,7 +153,7 @@ export function applySets(pipeline: LoadedPipeline, sets: readonly string[]): Ov
         continue;
       }
       const values = !read.list && read.values.length === 1 && Array.isArray(read.values[0]) ? (read.values[0] as JsonValue[]) : read.values;
-      const kinds = new Set((spec.matrix.axes[name] ?? []).map(kind));
+      const kinds = new Set((own(spec.matrix.axes, name) ?? []).map(kind));
       const wrong = values.find((v) => kinds.size === 1 && !kinds.has(kind(v)));
       if (values.length === 0) valueAt(`matrix axis "${name}" needs at least one value`);
       else if (wrong !== undefined) valueAt(`matrix axis "${name}" has ${[...kinds][0] ?? ''} values, got ${kind(wrong)} ${JSON.stringify(wrong)}`);
@@ -175,7 +187,7 @@ export function applySets(pipeline: LoadedPipeline, sets: readonly string[]): Ov
   }
   // Axes that read a param, once the params are final.
   for (const [axis, param] of Object.entries(spec.matrix.fromParams ?? {})) {
-    const value = params[param];
+    const value = own(params, param);
     const at = (message: string, hint?: string): void => {
       diagnostics.push(source.atPath(['matrix', axis], message, hint));
     };
@@ -208,6 +220,6 @@ export function applyOverrides(
   const { params: out, diagnostics } = applySets({
     spec: { name: '', params, matrix: { axes: {}, include: [], exclude: [] }, stages: {} },
     source: undefined as never,
-  }, sets.filter((set) => set.slice(0, Math.max(0, set.indexOf('='))) in params));
+  }, sets.filter((set) => hasOwn(params, set.slice(0, Math.max(0, set.indexOf('='))))));
   return { params: out, diagnostics };
 }

@@ -1,5 +1,6 @@
-import { LineCounter, isMap, isPair, isScalar, isSeq, parseDocument, type Document, type Node, type Pair } from 'yaml';
+import { LineCounter, isMap, isPair, isScalar, isSeq, parseDocument, visit, type Document, type Node, type Pair } from 'yaml';
 import type { Diagnostic } from '../errors/diagnostic.js';
+import { dict } from '../util/dict.js';
 
 /** A path into the parsed document: map keys and sequence indexes. */
 export type DocPath = readonly (string | number)[];
@@ -12,24 +13,76 @@ export class SourceFile {
 
   constructor(readonly file: string, readonly text: string) {
     this.lines = text.split(/\r?\n/);
-    this.doc = parseDocument(text, { lineCounter: this.counter, uniqueKeys: true, prettyErrors: false });
+    // Duplicate keys are found below in one pass: the parser's own check compares every key of a map with every other.
+    this.doc = parseDocument(text, { lineCounter: this.counter, uniqueKeys: false, prettyErrors: false });
   }
 
-  /** The document as plain JSON-like data. */
-  toJS(): unknown {
-    return this.doc.toJS({ maxAliasCount: 1000 });
+  /**
+   * The document as plain JSON-like data whose maps have no prototype, or the
+   * located reason it cannot be: an alias before its anchor, or aliases that
+   * would expand beyond MAX_ALIAS_EXPANSION nodes (a "billion laughs").
+   */
+  toJS(): { value: unknown } | { diagnostic: Diagnostic } {
+    let value: unknown;
+    try {
+      value = this.doc.toJS({ maxAliasCount: MAX_ALIAS_EXPANSION });
+    } catch (error) {
+      if (!(error instanceof ReferenceError || error instanceof RangeError)) throw error;
+      return { diagnostic: this.aliasProblem(error) };
+    }
+    return { value: withoutPrototypes(value) };
+  }
+
+  private aliasProblem(error: Error): Diagnostic {
+    const unresolved = /Unresolved alias[^:]*: (.*)$/.exec(error.message)?.[1];
+    let at: Node | undefined;
+    visit(this.doc, {
+      Alias: (_key, node) => {
+        if (unresolved === undefined || node.source === unresolved) {
+          at = node;
+          return visit.BREAK;
+        }
+        return undefined;
+      },
+    });
+    const range = at?.range;
+    const offset = range?.[0] ?? 0;
+    const length = range ? Math.max(1, range[1] - range[0]) : 1;
+    if (unresolved !== undefined) {
+      return this.at(offset, length, `alias "*${unresolved}" is used before its anchor "&${unresolved}"`, 'define the anchor first: YAML reads aliases in document order');
+    }
+    if (error instanceof RangeError) return this.at(offset, length, 'the document is nested too deeply to read', `nest values at most ${MAX_DEPTH} levels deep`);
+    return this.at(offset, length, `aliases expand to more than ${MAX_ALIAS_EXPANSION} values`, 'write the values out, or use fewer aliases of large anchors');
   }
 
   /** Syntax errors (including duplicate keys) as diagnostics. */
   syntaxDiagnostics(): Diagnostic[] {
-    return this.doc.errors.map((error) => {
+    const duplicates: Diagnostic[] = [];
+    if (this.doc.errors.length === 0) {
+      visit(this.doc, {
+        Map: (_key, map) => {
+          const seen = new Set<string>();
+          for (const pair of map.items) {
+            if (!isScalar(pair.key)) continue;
+            const name = String(pair.key.value);
+            if (!seen.has(name)) {
+              seen.add(name);
+              continue;
+            }
+            const range = pair.key.range ?? [0, 1];
+            duplicates.push(this.at(range[0], Math.max(1, range[1] - range[0]), `duplicate key "${this.text.slice(range[0], range[1]).trim()}": a key may appear only once in a mapping`, 'remove or rename one of the two entries'));
+          }
+        },
+      });
+    }
+    return [...duplicates, ...this.doc.errors.map((error) => {
       const [start, end] = error.pos;
       const message = error.code === 'DUPLICATE_KEY'
         ? `duplicate key "${this.text.slice(start, end).trim()}": a key may appear only once in a mapping`
         : `YAML syntax error: ${firstLine(error.message)}`;
       const hint = error.code === 'DUPLICATE_KEY' ? 'remove or rename one of the two entries' : undefined;
       return this.at(start, Math.max(1, end - start), message, hint);
-    });
+    })];
   }
 
   /** A diagnostic at a byte offset. */
@@ -84,6 +137,67 @@ export class SourceFile {
   }
 }
 
+/** How many nodes aliases may expand to in one document: plenty for hand-written files, far below a memory problem. */
+export const MAX_ALIAS_EXPANSION = 100_000;
+/** How deep maps, lists and flow collections may nest in a pipeline. */
+export const MAX_DEPTH = 64;
+
+/** A deep copy of parsed YAML data whose maps have no prototype, so keys like "__proto__" stay plain keys. */
+function withoutPrototypes(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(withoutPrototypes);
+  if (value === null || typeof value !== 'object') return value;
+  const out = dict<unknown>();
+  for (const [key, inner] of Object.entries(value)) out[key] = withoutPrototypes(inner);
+  return out;
+}
+
+/**
+ * The offset where a YAML text nests deeper than MAX_DEPTH, or undefined.
+ * A cheap scan of indentation, "- " markers and flow brackets that runs
+ * before the parser, whose recursion a few thousand levels would overflow.
+ */
+export function tooDeep(text: string): number | undefined {
+  const indents: number[] = [];
+  let flow = 0;
+  let offset = 0;
+  for (const line of text.split('\n')) {
+    const body = line.trimStart();
+    const indent = line.length - body.length;
+    if (flow === 0 && body !== '' && !body.startsWith('#')) {
+      while (indents.length > 0 && (indents[indents.length - 1] ?? 0) >= indent) indents.pop();
+      indents.push(indent);
+      const dashes = /^(?:-(?:[ \t]+|$))*/.exec(body)?.[0].split('-').length ?? 1;
+      if (indents.length + dashes - 1 > MAX_DEPTH) return offset + indent;
+    }
+    let quote = '';
+    for (let i = indent; i < line.length; i++) {
+      const c = line[i];
+      if (quote !== '') {
+        if (c === quote) quote = '';
+      } else if (c === '"' || c === "'") {
+        quote = c;
+      } else if (c === '#' && (i === 0 || line[i - 1] === ' ')) {
+        break;
+      } else if (c === '[' || c === '{') {
+        flow++;
+        if (indents.length + flow > MAX_DEPTH) return offset + i;
+      } else if ((c === ']' || c === '}') && flow > 0) {
+        flow--;
+      }
+    }
+    offset += line.length + 1;
+  }
+  return undefined;
+}
+
 function firstLine(text: string): string {
   return (text.split('\n')[0] ?? text).trim();
+}
+
+/** The paths of numbers that are not finite (`.inf`, `.nan`, `1e999`) in parsed data. */
+export function nonFinite(value: unknown, path: DocPath): DocPath[] {
+  if (typeof value === 'number') return Number.isFinite(value) ? [] : [path];
+  if (Array.isArray(value)) return value.flatMap((item, i) => nonFinite(item, [...path, i]));
+  if (value !== null && typeof value === 'object') return Object.entries(value).flatMap(([k, v]) => nonFinite(v, [...path, k]));
+  return [];
 }

@@ -72,20 +72,32 @@ export function tidy(diagnostics: readonly Diagnostic[]): Diagnostic[] {
     });
 }
 
+/** The widest source window and longest message printed for one diagnostic, in characters. */
+const WINDOW = 160;
+const MAX_MESSAGE = 400;
+
+function clip(text: string, max: number): string {
+  return text.length > max ? `${text.slice(0, max)}… (${text.length - max} more characters)` : text;
+}
+
 /**
  * Formats one diagnostic the way compilers do: position, severity and message,
  * the source line with a caret under the culprit, then the hint.
  */
 export function formatDiagnostic(d: Diagnostic, sourceLines?: readonly string[]): string {
-  const out = [`${d.file}:${d.line}:${d.column} ${d.severity}: ${d.message}`];
-  const text = sourceLines?.[d.line - 1];
-  if (text !== undefined) {
+  const out = [`${d.file}:${d.line}:${d.column} ${d.severity}: ${clip(d.message, MAX_MESSAGE)}`];
+  const line = sourceLines?.[d.line - 1];
+  if (line !== undefined) {
+    // A long line shows a window around the column, so one line of a huge file prints a few hundred characters.
+    const start = Math.max(0, d.column - 1 - WINDOW / 2);
+    const text = `${start > 0 ? '…' : ''}${line.slice(start, start + WINDOW)}${line.length > start + WINDOW ? '…' : ''}`;
+    const column = d.column - start + (start > 0 ? 1 : 0);
     const gutter = String(d.line).length;
     out.push(`${' '.repeat(gutter)} |`);
     out.push(`${d.line} | ${text.replace(/\t/g, ' ')}`);
-    const width = Math.max(1, Math.min(d.length, text.length - d.column + 1));
-    out.push(`${' '.repeat(gutter)} | ${' '.repeat(Math.max(0, d.column - 1))}${'^'.repeat(width)}`);
+    const width = Math.max(1, Math.min(d.length, text.length - column + 1));
+    out.push(`${' '.repeat(gutter)} | ${' '.repeat(Math.max(0, column - 1))}${'^'.repeat(width)}`);
   }
-  if (d.hint !== undefined) out.push(`  hint: ${d.hint}`);
+  if (d.hint !== undefined) out.push(`  hint: ${clip(d.hint, MAX_MESSAGE)}`);
   return out.join('\n');
 }

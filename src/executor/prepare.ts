@@ -24,6 +24,8 @@ export interface PrepareOptions {
    * their keys; by default this machine's, as `plan` shows it.
    */
   readonly compute?: () => string;
+  /** Folders local stage modules may also be loaded from, besides the pipeline's folder tree. */
+  readonly moduleRoots?: readonly string[];
 }
 
 /**
@@ -31,9 +33,9 @@ export interface PrepareOptions {
  * its stage types and the `--set` overrides is reported together as one
  * DiagnosticError. No TensorFlow, no stage code beyond the schemas.
  */
-export async function checkPipeline(file: string, sets: readonly string[]): Promise<{ pipeline: LoadedPipeline; expansion: Expansion; code: Awaited<ReturnType<typeof loadStageTypes>>['code'] }> {
+export async function checkPipeline(file: string, sets: readonly string[], moduleRoots: readonly string[] = []): Promise<{ pipeline: LoadedPipeline; expansion: Expansion; code: Awaited<ReturnType<typeof loadStageTypes>>['code'] }> {
   const loaded = await loadPipeline(file);
-  const { types, code, diagnostics } = await loadStageTypes(loaded);
+  const { types, code, diagnostics } = await loadStageTypes(loaded, moduleRoots);
   const overrides = applySets(loaded, sets);
   const pipeline: LoadedPipeline = { ...loaded, spec: { ...loaded.spec, matrix: overrides.matrix } };
   const expanded = expand(pipeline, types, overrides.params);
@@ -47,7 +49,7 @@ export async function checkPipeline(file: string, sets: readonly string[]): Prom
  * those are (hashing them for the keys), and assigns every instance its key.
  */
 export async function preparePlan(options: PrepareOptions): Promise<{ pipeline: LoadedPipeline; plan: Plan }> {
-  const { pipeline, expansion, code } = await checkPipeline(options.file, options.sets);
+  const { pipeline, expansion, code } = await checkPipeline(options.file, options.sets, options.moduleRoots);
   const files = new Map<string, { readonly paths: readonly string[]; readonly hashes: Readonly<Record<string, string>> }>();
   const problems: Diagnostic[] = [];
   for (const instance of expansion.instances) {

@@ -4,6 +4,7 @@ import type { DocPath, SourceFile } from '../config/source.js';
 import type { LoadedPipeline } from '../config/spec.js';
 import { validateWithSchema } from '../config/validate-schema.js';
 import { suggest, tidy, type Diagnostic } from '../errors/diagnostic.js';
+import { dict, hasOwn, own } from '../util/dict.js';
 import { canonicalJson, isPlainObject, type JsonObject, type JsonValue } from '../util/json.js';
 import { topoSort } from './graph.js';
 import { expandMatrix, formatMatrix, project, type Combination } from './matrix.js';
@@ -31,7 +32,7 @@ function readFields(value: JsonValue | undefined, fields: readonly string[]): Js
   let current = value;
   for (const field of fields) {
     if (!isPlainObject(current)) return undefined;
-    current = (current as JsonObject)[field];
+    current = own(current as JsonObject, field);
   }
   return current;
 }
@@ -53,7 +54,7 @@ function resolveValue(value: JsonValue, scopes: Scopes): JsonValue | undefined {
   if (typeof value === 'string') {
     const template = parseTemplate(value);
     if (isProblem(template)) return value;
-    const lookup = (ref: Reference): JsonValue | undefined => readFields((readsMatrix(ref, scopes.swept) ? scopes.matrix : scopes.params)[ref.name], ref.fields);
+    const lookup = (ref: Reference): JsonValue | undefined => readFields(own(readsMatrix(ref, scopes.swept) ? scopes.matrix : scopes.params, ref.name), ref.fields);
     const only = template[0];
     if (template.length === 1 && only !== undefined && typeof only !== 'string') return lookup(only);
     return template.map((part) => {
@@ -64,7 +65,7 @@ function resolveValue(value: JsonValue, scopes: Scopes): JsonValue | undefined {
   }
   if (Array.isArray(value)) return value.map((item) => resolveValue(item, scopes) ?? null);
   if (isPlainObject(value)) {
-    const out: Record<string, JsonValue> = {};
+    const out = dict<JsonValue>();
     for (const [k, v] of Object.entries(value)) {
       const resolved = resolveValue(v as JsonValue, scopes);
       if (resolved !== undefined) out[k] = resolved;
@@ -172,7 +173,7 @@ export function expand(
   for (const id of ids) {
     (spec.stages[id]?.needs ?? []).forEach((need, i) => {
       if (need === id) diagnostics.push(source.atPath(['stages', id, 'needs', i], `stage "${id}" needs itself`));
-      else if (!(need in spec.stages)) {
+      else if (!hasOwn(spec.stages, need)) {
         diagnostics.push(source.atPath(['stages', id, 'needs', i], `stage "${id}" needs unknown stage "${need}"`, suggest(need, ids.filter((s) => s !== id))));
       }
     });
@@ -206,7 +207,7 @@ export function expand(
         const hint = suggest(ref.name, names) ?? (ref.scope === 'matrix' ? 'declare the axis under "matrix:"' : 'declare it under "params:"');
         diagnostics.push(source.atText(path, ref.text, `${ref.text} refers to undefined ${what} "${ref.name}"`, hint));
       } else if (ref.fields.length > 0) {
-        const values = ref.scope === 'matrix' ? combos.map((c) => c[ref.name]) : [params[ref.name]];
+        const values = ref.scope === 'matrix' ? combos.map((c) => own(c, ref.name)) : [own(params, ref.name)];
         if (!values.some((v) => readFields(v, ref.fields) !== undefined)) {
           diagnostics.push(source.atText(path, ref.text, `${ref.text}: no value of ${ref.scope} "${ref.name}" has a field "${ref.fields.join('.')}"`));
         }
@@ -219,7 +220,7 @@ export function expand(
   const broken = diagnostics.length > 0;
 
   // Axes per stage, dependencies first.
-  const axes: Record<string, string[]> = {};
+  const axes = dict<string[]>();
   for (const id of order) {
     const stage = spec.stages[id];
     const type = types.get(stage?.uses ?? '');
@@ -247,18 +248,18 @@ export function expand(
       seen.add(identity);
       const iid = instanceId(id, matrix);
       problems.instances.push(formatMatrix(matrix));
-      const resolved = (resolveValue(stage.with, { matrix, params, swept }) ?? {}) as Record<string, JsonValue>;
+      const resolved = (resolveValue(stage.with, { matrix, params, swept }) ?? dict()) as Record<string, JsonValue>;
       const withProblems = validateWithSchema(type.schema, resolved, { source, base: ['stages', id, 'with'], label: `stage "${id}": ` });
       if (withProblems.length === 0) withProblems.push(...missingInputs(id, stage.needs.length > 0, type, resolved, needTypes, spec, types, source));
       if (withProblems.length > 0 || broken) {
         problems.add(withProblems, formatMatrix(matrix));
         continue;
       }
-      const needs: Record<string, string[]> = {};
+      const needs = dict<string[]>();
       for (const need of stage.needs) {
         const candidates = byStage.get(need) ?? [];
         needs[need] = candidates
-          .filter((c) => Object.entries(c.matrix).every(([axis, value]) => !(axis in matrix) || canonicalJson(matrix[axis]) === canonicalJson(value)))
+          .filter((c) => Object.entries(c.matrix).every(([axis, value]) => !hasOwn(matrix, axis) || canonicalJson(matrix[axis]) === canonicalJson(value)))
           .map((c) => c.id);
       }
       list.push({ id: iid, stage: id, type, matrix, params: resolved, needs });

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { readFileSync, realpathSync, statSync } from 'node:fs';
+import { dirname, resolve, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { LoadedPipeline } from '../config/spec.js';
 import { schemaProblem } from '../config/validate-schema.js';
@@ -86,25 +86,57 @@ function info(stage: StageType, source: StageSource): StageTypeInfo {
 }
 
 /**
+ * Where a local module may be loaded from: a regular file (a device or FIFO
+ * would hang the import) whose real path lies inside one of `roots` (the
+ * pipeline's folder tree, plus folders the user allowed), so that checking a
+ * pipeline never runs code from elsewhere.
+ */
+function findModule(path: string, roots: readonly string[]): { path: string } | { problem: string; hint: string } {
+  let real: string;
+  try {
+    real = realpathSync(path);
+    const stat = statSync(real);
+    if (!stat.isFile()) return { problem: 'is not a regular file', hint: `${path} must be a JavaScript module file` };
+  } catch {
+    return { problem: 'not found', hint: `looked for ${path}; paths are relative to the pipeline file` };
+  }
+  if (!roots.some((root) => real === root || real.startsWith(root.endsWith(sep) ? root : `${root}${sep}`))) {
+    return {
+      problem: 'is outside the pipeline\'s folder',
+      hint: `${real} would run code from outside ${roots[0] ?? 'the pipeline\'s folder'}; to allow it, pass --allow-modules ${dirname(real)} (or list the folder in SEEDFLOW_MODULE_PATH)`,
+    };
+  }
+  return { path: real };
+}
+
+/**
  * Loads the stage types a pipeline uses, keyed by `uses`, reporting unknown
  * types and unusable local modules as diagnostics at their `uses:` line.
  */
-export async function loadStageTypes(pipeline: LoadedPipeline): Promise<{ types: Map<string, StageTypeInfo>; code: Map<string, StageType>; diagnostics: Diagnostic[] }> {
+export async function loadStageTypes(pipeline: LoadedPipeline, moduleRoots: readonly string[] = []): Promise<{ types: Map<string, StageTypeInfo>; code: Map<string, StageType>; diagnostics: Diagnostic[] }> {
   const types = new Map<string, StageTypeInfo>();
   const code = new Map<string, StageType>();
   const diagnostics: Diagnostic[] = [];
   const base = dirname(resolve(pipeline.source.file));
+  const roots = [base, ...moduleRoots].flatMap((root) => {
+    try {
+      return [realpathSync(resolve(root))];
+    } catch {
+      return [];
+    }
+  });
   for (const [id, spec] of Object.entries(pipeline.spec.stages)) {
     if (types.has(spec.uses)) continue;
     const at = (message: string, hint?: string): void => {
       diagnostics.push(pipeline.source.atPath(['stages', id, 'uses'], message, hint));
     };
     if (isModulePath(spec.uses)) {
-      const path = resolve(base, spec.uses);
-      if (!existsSync(path)) {
-        at(`stage "${id}": local stage module "${spec.uses}" not found`, `looked for ${path}; paths are relative to the pipeline file`);
+      const found = findModule(resolve(base, spec.uses), roots);
+      if ('problem' in found) {
+        at(`stage "${id}": local stage module "${spec.uses}" ${found.problem}`, found.hint);
         continue;
       }
+      const path = found.path;
       let source: StageSource;
       let stage: unknown;
       try {

@@ -54,7 +54,7 @@ export class Rig {
 
   /** Starts the CLI without waiting for it. */
   spawn(args: readonly string[], env: Record<string, string> = {}): ChildProcess {
-    return spawn(process.execPath, [CLI, ...args], { cwd: this.dir, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    return spawn(process.execPath, [CLI, ...args], { cwd: this.dir, env: { ...process.env, SEEDFLOW_MODULE_PATH: STAGES, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   }
 
   /** Runs the CLI to completion. */

@@ -1,0 +1,85 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { CLI, Rig } from './support/rig.js';
+
+const VALID = 'name: h\nparams: { n: 3 }\nstages:\n  a: { uses: split, with: { validation: "${{ params.n }}" } }\n';
+
+/** One hostile input: the pipeline text (or none), the command line, and what stderr must say. */
+interface Row {
+  readonly name: string;
+  readonly yaml?: string;
+  readonly args: readonly string[];
+  readonly expect: RegExp;
+}
+
+const deep = `name: h\nparams:\n  n: ${'{a: '.repeat(3000)}1${'}'.repeat(3000)}\nstages:\n  a: { uses: split }\n`;
+const laughs = `name: h\nx0: &a0 [1,1,1,1,1,1,1,1,1,1]\n${Array.from({ length: 9 }, (_, i) => `x${i + 1}: &a${i + 1} [${Array(10).fill(`*a${i}`).join(',')}]`).join('\n')}\nstages:\n  a: { uses: split }\n`;
+const manyAliases = `name: h\nparams:\n  v: &v 3\nstages:\n${Array.from({ length: 1500 }, (_, i) => `  s${i}: { uses: split, with: { validation: *v } }`).join('\n')}\n`;
+const bigMatrix = `name: h\nmatrix:\n${['a', 'b', 'c', 'd'].map((a) => `  ${a}: [${Array.from({ length: 20 }, (_, i) => i).join(', ')}]`).join('\n')}\nstages:\n  a: { uses: split }\n`;
+const manyErrors = `name: h\nstages:\n${Array.from({ length: 300 }, (_, i) => `  s${i}: { uses: split, with: { nope: 1 } }`).join('\n')}\n`;
+
+const ROWS: readonly Row[] = [
+  { name: 'a billion-laughs document', yaml: laughs, args: ['validate', 'p.yaml'], expect: /p\.yaml:\d+:\d+ error: aliases expand to more than 100000 values/ },
+  { name: 'an alias before its anchor', yaml: 'name: h\nparams: { n: *x, m: &x 3 }\nstages:\n  a: { uses: split }\n', args: ['validate', 'p.yaml'], expect: /p\.yaml:2:14 error: alias "\*x" is used before its anchor/ },
+  { name: 'maps nested thousands deep', yaml: deep, args: ['validate', 'p.yaml'], expect: /p\.yaml:3:\d+ error: values are nested more than 64 levels deep/ },
+  { name: 'infinite and huge numbers in params and the matrix', yaml: 'name: h\nparams: { n: .inf }\nmatrix: { k: [1e999] }\nstages:\n  a: { uses: split }\n', args: ['validate', 'p.yaml'], expect: /p\.yaml:2:14 error: a number here must be finite[\s\S]*p\.yaml:3:15 error: a number here must be finite/ },
+  { name: 'a non-finite --set value', yaml: VALID, args: ['validate', 'p.yaml', '--set', 'n=.inf'], expect: /--set n=\.inf: value "\.inf" holds a number that is not finite/ },
+  { name: '--set __proto__', yaml: VALID, args: ['validate', 'p.yaml', '--set', '__proto__={polluted: 1}'], expect: /--set __proto__=\{polluted: 1\}: unknown param "__proto__"/ },
+  { name: 'needs named like Object\'s properties', yaml: 'name: h\nstages:\n  a: { uses: split, needs: [constructor, __proto__] }\n', args: ['validate', 'p.yaml'], expect: /p\.yaml:3:29 error: stage "a" needs unknown stage "constructor"[\s\S]*p\.yaml:3:42 error: stage "a" needs unknown stage "__proto__"/ },
+  { name: 'a module that is a device', yaml: 'name: h\nstages:\n  a: { uses: /dev/zero }\n', args: ['validate', 'p.yaml'], expect: /p\.yaml:3:14 error: stage "a": local stage module "\/dev\/zero" is not a regular file/ },
+  { name: 'a module outside the pipeline\'s folder', yaml: 'name: h\nstages:\n  a: { uses: ../outside.mjs }\n', args: ['validate', 'p.yaml'], expect: /p\.yaml:3:14 error: stage "a": local stage module "\.\.\/outside\.mjs" is outside the pipeline's folder[\s\S]*--allow-modules/ },
+  { name: 'a pipeline that is a device', args: ['validate', '/dev/zero'], expect: /\/dev\/zero:1:1 error: cannot read the pipeline file: it is a character device, not a regular file/ },
+  { name: 'a pipeline that is a folder', args: ['validate', '.'], expect: /\.:1:1 error: cannot read the pipeline file: it is a folder/ },
+  { name: 'a matrix of 160,000 combinations', yaml: bigMatrix, args: ['validate', 'p.yaml'], expect: /p\.yaml:2:1 error: the matrix has 160,000 combinations \(a: 20 × b: 20 × c: 20 × d: 20\), more than the limit of 10,000/ },
+  { name: '300 errors', yaml: manyErrors, args: ['validate', 'p.yaml'], expect: /… and 250 more not shown\n\n300 errors found/ },
+  { name: '--store \'\'', yaml: VALID, args: ['plan', 'p.yaml', '--store', ''], expect: /seedflow: --store is empty: name a folder/ },
+  { name: '--store naming a file', yaml: VALID, args: ['plan', 'p.yaml', '--store', 'p.yaml'], expect: /seedflow: --store p\.yaml: \S+p\.yaml is a file, not a folder/ },
+  { name: '--store under a file', yaml: VALID, args: ['run', 'p.yaml', '--store', 'p.yaml/store'], expect: /seedflow: --store p\.yaml\/store: \S+p\.yaml is a file, so no folder can be made under it/ },
+  { name: 'report -o naming a folder', yaml: VALID, args: ['report', 'p.yaml', '-o', 'folder'], expect: /seedflow: -o folder: \S+folder is a folder; name the file to write/ },
+  { name: 'report -o under a file', yaml: VALID, args: ['report', 'p.yaml', '-o', 'p.yaml/r.html'], expect: /seedflow: -o p\.yaml\/r\.html: \S+p\.yaml is a file, so nothing can be written under it/ },
+];
+
+describe('hostile input', () => {
+  for (const row of ROWS) {
+    it(`${row.name} is refused with a located message and exit 2, no stack`, async () => {
+      const rig = await Rig.create();
+      await mkdir(join(rig.dir, 'sub', 'folder'), { recursive: true });
+      // The stage module one folder above the pipeline: loading it would leave a file behind.
+      await rig.write('outside.mjs', `import { writeFileSync } from 'node:fs';\nwriteFileSync(${JSON.stringify(join(rig.dir, 'ran'))}, 'x');\nexport const stage = {};\n`);
+      if (row.yaml !== undefined) await rig.write('sub/p.yaml', row.yaml);
+      const inSub = runIn(join(rig.dir, 'sub'), row.args);
+      assert.equal(inSub.code, 2, inSub.stderr);
+      assert.match(inSub.stderr, row.expect);
+      assert.doesNotMatch(inSub.stderr, /internal error|\n\s+at .+:\d+:\d+/);
+      assert.ok(!existsSync(join(rig.dir, 'ran')), 'the outside module ran');
+      assert.ok(inSub.stderr.length < 100_000, `printed ${inSub.stderr.length} characters`);
+    });
+  }
+
+  it('a valid file with many aliases is valid', async () => {
+    const rig = await Rig.create();
+    await rig.write('p.yaml', manyAliases);
+    const result = await rig.run(['validate', 'p.yaml']);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /valid \(1500 stages, 1500 instances\)/);
+  });
+
+  it('stage ids named like Object\'s properties are ordinary stages', async () => {
+    const rig = await Rig.create();
+    await rig.write('p.yaml', 'name: h\nstages:\n  constructor: { uses: split }\n  toString: { uses: split, needs: [constructor, valueOf] }\n  __proto__: { uses: split }\n  valueOf: { uses: split, needs: [__proto__] }\n  hasOwnProperty: { uses: split, needs: [toString] }\n');
+    const result = await rig.run(['dag', 'p.yaml', '--format', 'dot']);
+    assert.equal(result.code, 0, result.stderr);
+    for (const id of ['constructor', 'toString', '__proto__', 'valueOf', 'hasOwnProperty']) assert.match(result.stdout, new RegExp(`"${id}" \\[label`));
+    assert.match(result.stdout, /"__proto__" -> "valueOf"/);
+  });
+});
+
+/** Runs the CLI in `cwd`, a subfolder of the rig, so that a module one folder up is outside the pipeline's tree. */
+function runIn(cwd: string, args: readonly string[]): { code: number | null; stderr: string } {
+  const result = spawnSync(process.execPath, [CLI, ...args], { cwd, encoding: 'utf8', timeout: 60_000 });
+  return { code: result.status, stderr: result.stderr };
+}
