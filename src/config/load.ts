@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { DiagnosticError, type Diagnostic } from '../errors/diagnostic.js';
 import { isPlainObject, type JsonValue } from '../util/json.js';
 import { PIPELINE_SCHEMA } from './pipeline-schema.js';
+import { replicateSeeds, type ReplicatesValue } from './replicates.js';
 import { SourceFile } from './source.js';
 import type { LoadedPipeline, MatrixSpec, PipelineSpec, StageSpec } from './spec.js';
 import { validateWithSchema } from './validate-schema.js';
@@ -65,6 +66,7 @@ function toSpec(data: Record<string, unknown>): PipelineSpec {
     ...(typeof data['description'] === 'string' ? { description: data['description'] } : {}),
     params: (data['params'] ?? {}) as Record<string, JsonValue>,
     matrix: matrixSpec,
+    ...(data['replicates'] !== undefined ? { replicates: replicateSeeds(data['replicates'] as ReplicatesValue) } : {}),
     stages,
   };
 }

@@ -1,0 +1,109 @@
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { before, describe, it } from 'node:test';
+import { executed, Rig, type CliResult } from './support/rig.js';
+import { tinyPipeline, writeTinyIdx } from './support/tiny-data.js';
+
+interface PlannedInstance {
+  readonly event: string;
+  readonly id: string;
+  readonly stage: string;
+  readonly matrix: Record<string, unknown>;
+  readonly key: string;
+  readonly status: string;
+}
+
+function planned(result: CliResult): PlannedInstance[] {
+  return result.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as PlannedInstance).filter((e) => e.event === 'instance');
+}
+
+function ofStage(instances: readonly PlannedInstance[], stage: string): PlannedInstance[] {
+  return instances.filter((i) => i.stage === stage);
+}
+
+describe('replicates of a pipeline', () => {
+  let rig: Rig;
+
+  before(async () => {
+    rig = await Rig.create();
+    await writeTinyIdx(join(rig.dir, 'data'));
+    await rig.write('rep.yaml', tinyPipeline(join(rig.dir, 'data'), { name: 'rep', replicates: 2 }));
+  });
+
+  it('share the data and the split, and run one k-means per K and seed and one training per cell and seed', async () => {
+    const result = await rig.run(['plan', 'rep.yaml', '--json']);
+    assert.equal(result.code, 0, result.stderr);
+    const instances = planned(result);
+    assert.equal(ofStage(instances, 'data').length, 1);
+    assert.equal(ofStage(instances, 'split').length, 1);
+    assert.equal(ofStage(instances, 'seed-all').length, 1, 'taking every label depends on no seed');
+    const clusters = ofStage(instances, 'cluster');
+    assert.deepEqual(clusters.map((c) => c.matrix).sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b))), [
+      { k: 2, replicate: 1 }, { k: 2, replicate: 2 }, { k: 3, replicate: 1 }, { k: 3, replicate: 2 },
+    ]);
+    assert.equal(new Set(clusters.map((c) => c.key)).size, 4);
+    assert.equal(ofStage(instances, 'train').length, 2 * 3 * 2);
+    assert.equal(ofStage(instances, 'train-random').length, 2);
+    assert.equal(ofStage(instances, 'train-all').length, 2);
+    assert.equal(ofStage(instances, 'results').length, 1);
+    assert.ok(instances.some((i) => i.id === 'evaluate[k=3 replicate=2 seeding.strategy=centers]'), 'the replicate is part of the instance id');
+  });
+
+  it('dag names the replicate axis of every stage that repeats', async () => {
+    const result = await rig.run(['dag', 'rep.yaml']);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /cluster: kmeans × k, replicate \(4\)/);
+    assert.match(result.stdout, /split: split"/);
+  });
+
+  it('raising the count with --set keeps the earlier replicates\' keys and runs only the new replicates', async () => {
+    const first = await rig.run(['run', 'rep.yaml', '--jobs', '2', '--json']);
+    assert.equal(first.code, 0, first.stderr);
+    const before = new Map(planned(await rig.run(['plan', 'rep.yaml', '--json'])).map((i) => [i.id, i.key]));
+    const more = planned(await rig.run(['plan', 'rep.yaml', '--json', '--set', 'replicates=3']));
+    for (const instance of more) {
+      // The gathering results stage is the one whose inputs change.
+      if (before.has(instance.id) && instance.stage !== 'results') assert.equal(instance.key, before.get(instance.id), `${instance.id} keeps its key`);
+    }
+    const second = await rig.run(['run', 'rep.yaml', '--jobs', '2', '--json', '--set', 'replicates=3']);
+    assert.equal(second.code, 0, second.stderr);
+    const ran = executed(second);
+    // The new replicate's instances, and the gathering results stage, whose inputs grew.
+    assert.ok(ran.length > 0);
+    for (const id of ran) assert.ok(id === 'results' || /replicate=3/.test(id), `${id} ran again`);
+    assert.equal(ran.filter((id) => /replicate=3/.test(id)).length, more.filter((i) => /replicate=3/.test(i.id)).length);
+  });
+
+  it('an explicit list of seeds names the replicates by their seeds', async () => {
+    const result = await rig.run(['plan', 'rep.yaml', '--json', '--set', 'replicates=[7, 11]']);
+    assert.equal(result.code, 0, result.stderr);
+    assert.deepEqual([...new Set(ofStage(planned(result), 'train-random').map((i) => i.matrix['replicate']))], [7, 11]);
+  });
+
+  it('a bad count on the command line is a usage error naming the flag', async () => {
+    for (const value of ['0', 'ten', '[1, 1]', '100000']) {
+      const result = await rig.run(['plan', 'rep.yaml', '--set', `replicates=${value}`]);
+      assert.equal(result.code, 2, `${value}: ${result.stderr}`);
+      assert.match(result.stderr, /--set replicates=.*replicates must be a count/);
+      assert.doesNotMatch(result.stderr, /at .*\.js:\d+/);
+    }
+  });
+
+  it('a replicate seed read without replicates, or a replicate field that does not exist, is located in the file', async () => {
+    await rig.write('norep.yaml', tinyPipeline(join(rig.dir, 'data'), { name: 'norep' }).replace('seed: 3\n', 'seed: 3\n').replace('n: 8, seed: "${{ params.seed }}"', 'n: 8, seed: "${{ replicate.seed }}"'));
+    const result = await rig.run(['validate', 'norep.yaml']);
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /norep\.yaml:\d+:\d+ error: \$\{\{ replicate\.seed \}\} is used but the pipeline declares no replicates/);
+    await rig.write('field.yaml', tinyPipeline(join(rig.dir, 'data'), { name: 'field', replicates: 2 }).replace('n: 8, seed: "${{ replicate.seed }}"', 'n: 8, seed: "${{ replicate.index }}"'));
+    const field = await rig.run(['validate', 'field.yaml']);
+    assert.equal(field.code, 2);
+    assert.match(field.stderr, /field\.yaml:\d+:\d+ error: \$\{\{ replicate\.index \}\}: a replicate has only a seed/);
+  });
+
+  it('replicates that are neither a count nor a list of seeds are located in the file', async () => {
+    await rig.write('zero.yaml', tinyPipeline(join(rig.dir, 'data'), { name: 'zero', replicates: 2 }).replace('replicates: 2', 'replicates: 0'));
+    const result = await rig.run(['validate', 'zero.yaml']);
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /zero\.yaml:\d+:\d+ error: .*replicates/);
+  });
+});
