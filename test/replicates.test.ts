@@ -27,7 +27,8 @@ describe('replicates of a pipeline', () => {
   before(async () => {
     rig = await Rig.create();
     await writeTinyIdx(join(rig.dir, 'data'));
-    await rig.write('rep.yaml', tinyPipeline(join(rig.dir, 'data'), { name: 'rep', replicates: 2 }));
+    // 3 random labels, as many as the K=3 strategies look up, so those are compared with the random baseline.
+    await rig.write('rep.yaml', tinyPipeline(join(rig.dir, 'data'), { name: 'rep', replicates: 2 }).replace('strategy: random, n: 8', 'strategy: random, n: 3'));
   });
 
   it('share the data and the split, and run one k-means per K and seed and one training per cell and seed', async () => {
@@ -72,6 +73,59 @@ describe('replicates of a pipeline', () => {
     assert.ok(ran.length > 0);
     for (const id of ran) assert.ok(id === 'results' || /replicate=3/.test(id), `${id} ran again`);
     assert.equal(ran.filter((id) => /replicate=3/.test(id)).length, more.filter((i) => /replicate=3/.test(i.id)).length);
+  });
+
+  it('results gives each cell\'s n, mean, standard deviation and Student-t interval over its replicates, as numbers in json', async () => {
+    const stats = await rig.run(['results', 'rep.yaml', '--set', 'replicates=3', '--format', 'json']);
+    assert.equal(stats.code, 0, stats.stderr);
+    const perReplicate = await rig.run(['results', 'rep.yaml', '--set', 'replicates=3', '--format', 'json', '--per-replicate']);
+    assert.equal(perReplicate.code, 0, perReplicate.stderr);
+    const rows = (JSON.parse(stats.stdout) as { rows: Record<string, unknown>[] }).rows;
+    const replicates = (JSON.parse(perReplicate.stdout) as { rows: Record<string, unknown>[] }).rows;
+    assert.equal(replicates.length, 3 * (2 * 3 + 2));
+    assert.equal(rows.length, 2 * 3 + 2);
+    const cell = rows.find((r) => r['id'] === 'evaluate[k=3 seeding.strategy=centers]');
+    assert.ok(cell !== undefined);
+    const values = replicates.filter((r) => r['k'] === 3 && r['seeding.strategy'] === 'centers').map((r) => r['evaluate.accuracy'] as number);
+    assert.equal(values.length, 3);
+    assert.equal(cell['n'], 3);
+    const mean = values.reduce((a, b) => a + b, 0) / 3;
+    const sd = Math.sqrt(values.reduce((a, v) => a + (v - mean) ** 2, 0) / 2);
+    // t(0.975, 2) = 4.302652729911275 (scipy.stats.t.ppf).
+    const half = 4.302652729911275 * sd / Math.sqrt(3);
+    for (const [column, expected] of [['mean', mean], ['sd', sd], ['ci95Low', mean - half], ['ci95High', mean + half]] as const) {
+      const actual: unknown = cell[`evaluate.accuracy.${column}`];
+      assert.equal(typeof actual, 'number', column);
+      assert.ok(Math.abs((actual as number) - expected) < 1e-9, `${column}: ${String(actual)} against ${expected}`);
+    }
+    // The tiny data has 5 classes; a seed set labelled through K clusters holds at most K of them.
+    for (const row of replicates) {
+      const classes = row['seed-labels.classes'];
+      const most = row['seed-labels.strategy'] === 'all' ? 5 : typeof row['k'] === 'number' ? Math.min(5, row['k']) : 3;
+      assert.ok(typeof classes === 'number' && classes >= 1 && classes <= most, `class coverage ${String(classes)} of ${String(row['id'])}`);
+      if (row['seed-labels.strategy'] === 'all') assert.equal(classes, 5);
+    }
+    const table = await rig.run(['results', 'rep.yaml', '--set', 'replicates=3']);
+    assert.match(table.stdout, /centers, K=3\s+3\s+[0-9.]+ ± [0-9.]+/);
+  });
+
+  it('results --compare pairs strategies within a K and against the random baseline with as many labels, Holm-adjusted', async () => {
+    const result = await rig.run(['results', 'rep.yaml', '--set', 'replicates=3', '--compare', '--format', 'json']);
+    assert.equal(result.code, 0, result.stderr);
+    const rows = (JSON.parse(result.stdout) as { rows: Record<string, unknown>[] }).rows;
+    // 3 pairs of strategies at each of 2 Ks, and the 3 strategies at K=3 against 3 random labels.
+    assert.equal(rows.filter((r) => r['kind'] === 'strategies').length, 6);
+    assert.deepEqual(rows.filter((r) => r['kind'] === 'random').map((r) => r['k']), [3, 3, 3]);
+    for (const row of rows) {
+      assert.equal(row['n'], 3);
+      for (const [raw, adjusted] of [['tP', 'tPHolm'], ['wilcoxonP', 'wilcoxonPHolm']] as const) {
+        if (row[raw] === null) continue;
+        assert.ok((row[adjusted] as number) >= (row[raw] as number) && (row[adjusted] as number) <= 1, `${adjusted} ≥ ${raw}`);
+      }
+      assert.equal(row['significant'], row['tPHolm'] !== null && (row['tPHolm'] as number) < 0.05);
+    }
+    const text = await rig.run(['results', 'rep.yaml', '--set', 'replicates=3', '--compare']);
+    assert.match(text.stdout, /Holm's adjustment over the 9 comparisons/);
   });
 
   it('an explicit list of seeds names the replicates by their seeds', async () => {

@@ -6,11 +6,13 @@ import type { Comparison, MetricValue } from '../history/compare.js';
 import type { RunRecord } from '../history/history.js';
 import { constantColumns, resolveColumn, sortCells } from '../report/cells.js';
 import { collectResults, KEY_METRICS, type Cell, type ResultsTable } from '../report/collect.js';
+import { hasReplicates } from '../report/replicates.js';
 import type { ResultRow } from '../stages/aggregate.js';
 import { toCsv } from '../stages/aggregate.js';
 import type { JsonValue } from '../util/json.js';
 import { EXIT } from './exit-codes.js';
 import { formatDuration } from './progress.js';
+import * as statistics from './statistics.js';
 
 /** The command-line values these commands read (a subset of the CLI's options). */
 export interface ResultsValues {
@@ -21,6 +23,8 @@ export interface ResultsValues {
   readonly json?: boolean | undefined;
   readonly output?: string | undefined;
   readonly cell?: string | undefined;
+  readonly compare?: boolean | undefined;
+  readonly 'per-replicate'?: boolean | undefined;
 }
 
 /** The formats of `seedflow results`. */
@@ -93,6 +97,10 @@ export async function cmdResults(positionals: readonly string[], values: Results
   const store = new Store(resolve(values.store ?? 'artifacts'));
   const { plan } = await preparePlan({ file, sets: values.set ?? [], store, allowDownload: false, log: (_, m) => err(m) });
   const table = await collectResults(plan, store);
+  if (values.compare === true || (hasReplicates(table) && values['per-replicate'] !== true)) {
+    if (values.sort !== undefined) return usage('--sort orders the per-replicate rows: add --per-replicate');
+    return replicateStatistics(table, format, values.compare === true, file);
+  }
   let cells: readonly Cell[] = table.cells;
   if (values.sort !== undefined) {
     const column = resolveColumn(table.columns, values.sort, [...table.matrixColumns, ...KEY_METRICS]);
@@ -119,6 +127,33 @@ export async function cmdResults(positionals: readonly string[], values: Results
     }
   }
   if (missing.length > 0 && format !== 'json') err(`seedflow: ${missing.length} of ${cells.length} cells are not computed yet (status missing); run \`seedflow run ${file}\` to compute them`);
+  return EXIT.ok;
+}
+
+/** `results` of a pipeline with replicates: a row per cell over its replicates, or with `--compare` the paired comparisons. */
+function replicateStatistics(table: ResultsTable, format: ResultFormat, compare: boolean, file: string): number {
+  const { comparisonRows, comparisonText, COMPARISON_COLUMNS, statisticsRows, statisticsText } = statistics;
+  if (compare) {
+    const rows = comparisonRows(table);
+    if (format === 'json') out(JSON.stringify({ pipeline: table.pipeline, columns: COMPARISON_COLUMNS, rows }));
+    else if (format === 'csv') process.stdout.write(toCsv(rows.map((r) => ({ ...r })), [...COMPARISON_COLUMNS]));
+    else {
+      const view = comparisonText(rows);
+      out(format === 'markdown' ? markdownTable(view.head, view.rows, view.numeric) : alignedTable(view.head, view.rows, view.numeric));
+      out(`${format === 'markdown' ? '\n' : ''}${view.note}`);
+    }
+    if (!hasReplicates(table)) err('seedflow: the pipeline has no replicates, so there is nothing to pair; add "replicates: N" next to "matrix:"');
+  } else if (format === 'json' || format === 'csv') {
+    const { columns, rows } = statisticsRows(table);
+    if (format === 'json') out(JSON.stringify({ pipeline: table.pipeline, columns, rows }));
+    else process.stdout.write(toCsv(rows, columns));
+  } else {
+    const view = statisticsText(table);
+    if (format === 'table') out(`${table.pipeline}: ${view.rows.length} cells over replicates (--per-replicate shows every replicate, --compare the paired tests)`);
+    out(format === 'markdown' ? markdownTable(view.head, view.rows, view.numeric) : alignedTable(view.head, view.rows, view.numeric));
+  }
+  const missing = table.cells.filter((c) => c.status !== 'ok').length;
+  if (missing > 0 && format !== 'json') err(`seedflow: ${missing} of ${table.cells.length} replicate cells are not computed yet; run \`seedflow run ${file}\` to compute them`);
   return EXIT.ok;
 }
 

@@ -9,6 +9,7 @@ import { rowOf, summaryColumns, type ResultRow } from '../stages/aggregate.js';
 import { openArtifact } from '../stages/inputs.js';
 import { readSummary } from '../stages/summary.js';
 import { flattenJson } from '../util/flatten.js';
+import { readNpy } from '../util/npy.js';
 import type { JsonValue } from '../util/json.js';
 
 /** Whether a cell's evaluation is in the store. */
@@ -48,11 +49,36 @@ export interface ResultsTable {
 export const KEY_METRICS = [
   'seed-labels.samples',
   'seed-labels.trueLabelsUsed',
+  'seed-labels.classes',
   'seed-labels.labelAccuracy',
   'train.trainSeconds',
   'evaluate.accuracy',
   'evaluate.loss',
 ] as const;
+
+/** The column of a cell's class coverage: how many classes its labelled set contains. */
+export const CLASSES_COLUMN = 'seed-labels.classes';
+
+/**
+ * How many distinct classes the labels of the cell's seed set contain (its
+ * `y.npy`), or null when there is no seed-labels artifact upstream to read.
+ * With 10 to 50 labels a class is often missing, which explains much of the
+ * spread between replicates.
+ */
+async function classCoverage(graph: InstanceGraph<KeyedInstance>, store: Store, cell: KeyedInstance): Promise<number | null> {
+  const seeds = lineage(graph, cell).find((instance) => instance.type.name === 'seed-labels');
+  if (seeds === undefined) return null;
+  const file = join(store.objectDir(seeds.key), 'y.npy');
+  if (!existsSync(file)) return null;
+  try {
+    const { data } = await readNpy(file);
+    const seen = new Set<number>();
+    for (let i = 0; i < data.length; i++) seen.add(Number(data[i]));
+    return seen.size;
+  } catch {
+    return null;
+  }
+}
 
 /** The nearest instance upstream of `start` (itself excluded) made by a stage type of `role`. */
 function upstreamWithRole(graph: InstanceGraph<KeyedInstance>, start: KeyedInstance, role: StageRole): KeyedInstance | undefined {
@@ -94,7 +120,8 @@ export async function collectResults(plan: Plan, store: Store): Promise<ResultsT
     const state = await store.state(instance.key);
     if (state.state === 'ok') {
       const row = rowOf(await openArtifact(store.objectDir(instance.key)));
-      cells.push({ ...base, status: 'ok', row: { stage: row['stage'] ?? instance.stage, status: 'ok', ...row } });
+      const classes = await classCoverage(graph, store, instance);
+      cells.push({ ...base, status: 'ok', row: { stage: row['stage'] ?? instance.stage, status: 'ok', ...row, ...(classes !== null ? { [CLASSES_COLUMN]: classes } : {}) } });
     } else {
       const status = state.state;
       const row: ResultRow = { stage: instance.stage, status, ...flattenJson(instance.matrix), ...(await upstreamSummaries(graph, store, instance)) };
