@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { before, describe, it } from 'node:test';
+import { pathToFileURL } from 'node:url';
+import { after, before, describe, it } from 'node:test';
+import type { Browser } from 'playwright-core';
+import { browserMissing, launchBrowser } from './support/browser.js';
 import { executed, Rig, type CliResult } from './support/rig.js';
 import { tinyPipeline, writeTinyIdx } from './support/tiny-data.js';
 
@@ -159,5 +162,59 @@ describe('replicates of a pipeline', () => {
     const result = await rig.run(['validate', 'zero.yaml']);
     assert.equal(result.code, 2);
     assert.match(result.stderr, /zero\.yaml:\d+:\d+ error: .*replicates/);
+  });
+
+  describe('report', { skip: browserMissing() ?? false }, () => {
+    let browser: Browser;
+    before(async () => {
+      browser = await launchBrowser();
+    });
+    after(async () => {
+      await browser.close();
+    });
+
+    it('the report of replicates opens in Chromium with error bars and bands drawn and the comparisons table', async () => {
+      const result = await rig.run(['report', 'rep.yaml', '--set', 'replicates=3', '-o', 'rep/report.html']);
+      assert.equal(result.code, 0, result.stderr);
+      const context = await browser.newContext({ offline: true, viewport: { width: 1200, height: 900 } });
+      const page = await context.newPage();
+      const errors: string[] = [];
+      page.on('pageerror', (e) => errors.push(String(e)));
+      page.on('console', (m) => {
+        if (m.type() === 'error') errors.push(m.text());
+      });
+      await page.goto(pathToFileURL(join(rig.dir, 'rep', 'report.html')).href);
+      await page.evaluate(() => (globalThis as unknown as { seedflowCharts: Promise<unknown> }).seedflowCharts);
+      // Vega names a layer's marks after it: the error layers are `error-bars` and `error-bands`.
+      const charts = await page.evaluate(() => {
+        interface Node { readonly id: string; getAttribute(name: string): string | null; getBoundingClientRect(): { width: number }; querySelectorAll(selector: string): { readonly length: number } }
+        const doc = (globalThis as unknown as { document: { querySelectorAll(selector: string): Iterable<Node> } }).document;
+        return [...doc.querySelectorAll('.chart')].map((c) => ({
+          id: c.id,
+          drawn: c.getAttribute('data-drawn'),
+          width: c.getBoundingClientRect().width,
+          bars: c.querySelectorAll('g.error_bars_marks > line, g.error_bars_marks > path').length,
+          bands: c.querySelectorAll('g.error_bands_marks > path').length,
+        }));
+      });
+      const text = await page.evaluate(() => (globalThis as unknown as { document: { body: { innerText: string } } }).document.body.innerText);
+      const comparisonRows = await page.evaluate(() => (globalThis as unknown as { document: { querySelectorAll(s: string): { length: number } } }).document.querySelectorAll('#comparisons tbody tr').length);
+      await page.screenshot({ path: join(rig.dir, 'rep', 'report.png'), fullPage: true });
+      await context.close();
+      assert.deepEqual(errors, []);
+      const byId = new Map(charts.map((c) => [c.id, c]));
+      for (const chart of charts) assert.equal(chart.drawn, 'yes', chart.id);
+      // 3 strategies × 2 Ks with an interval each, and the two baselines' bands.
+      assert.equal(byId.get('chart-accuracy')?.bars, 6);
+      assert.equal(byId.get('chart-accuracy')?.bands, 2);
+      assert.ok((byId.get('chart-training')?.bands ?? 0) > 0, 'training curves have bands');
+      assert.ok((byId.get('chart-accuracy')?.width ?? 0) > 800, 'the accuracy chart uses the page\'s width');
+      assert.equal(comparisonRows, 9);
+      assert.match(text, /centers, K=3\s+[0-9.]+ ± [0-9.]+/);
+      assert.match(text, /Holm's adjustment over the 9 comparisons/);
+      assert.match(text, /replicates\s+3, seeds 1, 2, 3 \(--set\)/);
+      // Two runs made the artifacts: the first two replicates, then the third.
+      assert.match(text, /The artifacts shown were made by run \S+, success, .*; run \S+, success, /);
+    });
   });
 });

@@ -1,17 +1,12 @@
 import type { ResultsTable } from '../report/collect.js';
 import { ALPHA, compareGroups, COMPARED_METRIC, groupColumns, REPLICATE_METRICS, replicateGroups, statColumns, type ComparisonRow } from '../report/replicates.js';
 import type { ResultRow } from '../stages/aggregate.js';
+import { formatP } from '../stats/format.js';
 
 /** Text of a number for people: 4 significant digits, blank when absent. */
 function num(value: unknown, digits = 4): string {
   if (typeof value !== 'number' || !Number.isFinite(value)) return '';
   return Number.isInteger(value) ? String(value) : String(Number(value.toPrecision(digits)));
-}
-
-/** A p-value for people: 3 significant digits, `<1e-4` below that. */
-export function formatP(p: number | null): string {
-  if (p === null) return '';
-  return p < 1e-4 ? '<1e-4' : String(Number(p.toPrecision(3)));
 }
 
 /** `mean ± half-width` of a statistics row's metric, or the mean alone when there is no interval. */
