@@ -59,8 +59,31 @@ export interface CalibrateJob {
   readonly products: number;
 }
 
+/** Time the features stage's PCA and the kNN graph on its output and on the pixels. */
+export interface FeaturesJob {
+  readonly kind: 'features';
+  readonly n: number;
+  readonly components: number;
+  readonly neighbours: number;
+  /** Where to write the kNN graph of the pixels (int32 n x neighbours), for the peer's check. */
+  readonly indicesFile: string;
+}
+
+/** What the features measurement found. */
+export interface FeaturesFigures {
+  readonly kind: 'features';
+  readonly fitS: number;
+  readonly projectS: number;
+  /** Share of the variance the components explain. */
+  readonly explained: number;
+  readonly knnFeaturesS: number;
+  readonly knnPixelsS: number;
+  readonly peakRssMb: number;
+  readonly backend: string;
+}
+
 /** A measurement for the child process. */
-export type BenchJob = KMeansJob | MlpJob | ProfileJob | CalibrateJob;
+export type BenchJob = KMeansJob | MlpJob | ProfileJob | CalibrateJob | FeaturesJob;
 
 /** What a k-means measurement found. */
 export interface KMeansFigures {
@@ -119,7 +142,7 @@ export interface CalibrateFigures {
 }
 
 /** A child's answer. */
-export type BenchFigures = KMeansFigures | MlpFigures | ProfileFigures | CalibrateFigures;
+export type BenchFigures = KMeansFigures | MlpFigures | ProfileFigures | CalibrateFigures | FeaturesFigures;
 
 /** Marks the child's answer line on stdout, apart from anything libraries print. */
 export const RESULT_PREFIX = 'BENCH-RESULT ';

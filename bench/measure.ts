@@ -2,14 +2,17 @@
  * A measuring child process of the bench: runs one job (given as JSON in the
  * first argument) on seedflow's own code and prints its figures as one line.
  */
-import { readNpy } from '../src/util/npy.js';
+import { writeFile } from 'node:fs/promises';
+import { knnGraph } from '../src/ml/knn.js';
+import { fitPca, projectPca } from '../src/ml/pca.js';
+import { encodeNpy, ndarray, readNpy } from '../src/util/npy.js';
 import { loadTf, type Tf } from '../src/ml/backend.js';
 import { kmeans } from '../src/ml/kmeans/kmeans.js';
 import { trainMlp } from '../src/ml/mlp/index.js';
 import { loadTrainingImages } from './data.js';
 import {
   BENCH_MODEL, LEARNING_RATE, RESULT_PREFIX,
-  type BenchFigures, type BenchJob, type CalibrateFigures, type CalibrateJob, type KernelTime, type KMeansFigures, type KMeansJob, type MlpFigures, type MlpJob, type ProfileFigures, type ProfileJob,
+  type BenchFigures, type BenchJob, type CalibrateFigures, type CalibrateJob, type FeaturesFigures, type FeaturesJob, type KernelTime, type KMeansFigures, type KMeansJob, type MlpFigures, type MlpJob, type ProfileFigures, type ProfileJob,
 } from './jobs.js';
 
 function peakRssMb(): number {
@@ -108,11 +111,33 @@ function calibrate(tf: Tf, job: CalibrateJob): CalibrateFigures {
   return { kind: 'calibrate', seconds: secondsTaken };
 }
 
+async function features(tf: Tf, backend: string, job: FeaturesJob): Promise<FeaturesFigures> {
+  const data = await loadTrainingImages(job.n);
+  let began = performance.now();
+  const model = fitPca(tf, data.x, data.n, data.d, job.components);
+  const fitS = (performance.now() - began) / 1000;
+  began = performance.now();
+  const projected = projectPca(tf, model, data.x, data.n, false);
+  const projectS = (performance.now() - began) / 1000;
+  began = performance.now();
+  knnGraph(tf, projected, data.n, job.components, job.neighbours);
+  const knnFeaturesS = (performance.now() - began) / 1000;
+  began = performance.now();
+  const pixels = knnGraph(tf, data.x, data.n, data.d, job.neighbours);
+  const knnPixelsS = (performance.now() - began) / 1000;
+  await writeFile(job.indicesFile, encodeNpy(ndarray('int32', [data.n, job.neighbours], pixels.indices)));
+  const explained = model.variances.reduce((sum, v) => sum + v, 0) / model.totalVariance;
+  return { kind: 'features', fitS, projectS, explained, knnFeaturesS, knnPixelsS, peakRssMb: peakRssMb(), backend };
+}
+
 async function main(): Promise<void> {
   const job = JSON.parse(process.argv[2] ?? '') as BenchJob;
   const { tf, backend } = await loadTf();
   const figures: BenchFigures =
-    job.kind === 'profile' ? await profile(tf, backend, job) : job.kind === 'calibrate' ? calibrate(tf, job) : await (await prepare(tf, backend, job))();
+    job.kind === 'profile' ? await profile(tf, backend, job)
+    : job.kind === 'calibrate' ? calibrate(tf, job)
+    : job.kind === 'features' ? await features(tf, backend, job)
+    : await (await prepare(tf, backend, job))();
   process.stdout.write(`${RESULT_PREFIX}${JSON.stringify(figures)}\n`);
 }
 

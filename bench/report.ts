@@ -2,7 +2,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 
 /** The parts of the bench, in the order they run; `--only` takes these names. */
-export const SECTIONS = ['kmeans', 'mlp', 'pipeline', 'cache'] as const;
+export const SECTIONS = ['kmeans', 'mlp', 'features', 'pipeline', 'cache'] as const;
 /** One part of the bench. */
 export type Section = (typeof SECTIONS)[number];
 
@@ -109,7 +109,7 @@ function marker(name: string, edge: 'begin' | 'end'): string {
 /** The file the first run writes: hand-written parts around the blocks the bench fills in. */
 const SKELETON = `# Benchmarks
 
-Figures written by \`npm run bench\` (\`npm run bench -- --only kmeans,mlp,pipeline,cache\` re-measures
+Figures written by \`npm run bench\` (\`npm run bench -- --only kmeans,mlp,features,pipeline,cache\` re-measures
 some parts; \`--quick\` is a smoke run on small sizes that leaves this file alone). Everything between
 \`bench:…\` markers is rewritten by the bench; the rest is kept.
 
@@ -127,6 +127,11 @@ ${marker('kmeans', 'end')}
 
 ${marker('mlp', 'begin')}
 ${marker('mlp', 'end')}
+
+## Features: PCA and the kNN graph
+
+${marker('features', 'begin')}
+${marker('features', 'end')}
 
 ## Pipeline, \`--jobs 1\` against \`--jobs 2\`
 

@@ -13,6 +13,7 @@ import { BenchContext, ROOT, UsageError, say, type BenchOptions, type Parts } fr
 import { FULL_ROWS } from './data.js';
 import { busyProcesses, describeMachine, LoadMonitor, type MachineInfo } from './machine.js';
 import { benchCache } from './parts/cache.js';
+import { benchFeatures } from './parts/features.js';
 import { benchKmeans } from './parts/kmeans.js';
 import { benchMlp } from './parts/mlp.js';
 import { benchPipeline } from './parts/pipeline.js';
@@ -123,6 +124,7 @@ function machineMarkdown(machine: MachineInfo, python: PythonInfo | { readonly m
 const PARTS: Parts = {
   kmeans: benchKmeans,
   mlp: benchMlp,
+  features: benchFeatures,
   pipeline: benchPipeline,
   cache: benchCache,
 };

@@ -215,6 +215,14 @@ describe('bounded k-means (hamerly, elkan)', () => {
     assert.ok(new Set(result.assignment).size === 8, 'every cluster ends with points');
   });
 
+  test('one cluster takes Lloyd\'s iterations with every algorithm, since all share one iteration driver', async () => {
+    const d = 3;
+    const { points, n } = blobs(25, 2, 40, d, 1, 5);
+    const result = await agree(points, n, d, 1, rows(points, d, [0]));
+    // The first iteration labels every point (none had a label), the second finds nothing changed.
+    assert.equal(result.iterations, 2);
+  });
+
   test('structureless data across chunks and two threads: Lloyd\'s clusters, and the same seed gives the same result', async () => {
     const d = 5;
     const n = 900;

@@ -103,7 +103,7 @@ describe('replicates of a pipeline', () => {
     }
     // The tiny data has 5 classes; a seed set labelled through K clusters holds at most K of them.
     for (const row of replicates) {
-      const classes = row['seed-labels.classes'];
+      const classes = row['labels.classes'];
       const most = row['seed-labels.strategy'] === 'all' ? 5 : typeof row['k'] === 'number' ? Math.min(5, row['k']) : 3;
       assert.ok(typeof classes === 'number' && classes >= 1 && classes <= most, `class coverage ${String(classes)} of ${String(row['id'])}`);
       if (row['seed-labels.strategy'] === 'all') assert.equal(classes, 5);

@@ -2,7 +2,6 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile, open } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
-import type { LineageEntry } from '../stages/types.js';
 import type { JsonValue } from '../util/json.js';
 import type { KeyRecord } from './key.js';
 
@@ -15,6 +14,13 @@ export interface FileEntry {
   readonly sha256: string;
   /** Modification time when published: an unchanged size and time skip re-hashing on `plan`. */
   readonly mtimeMs: number;
+}
+
+/** One upstream stage's contribution to an artifact, kept in its manifest. */
+export interface LineageEntry {
+  readonly type: string;
+  readonly matrix: Readonly<Record<string, JsonValue>>;
+  readonly summary: JsonValue;
 }
 
 /** The manifest of a published artifact: what made it and what it holds. */

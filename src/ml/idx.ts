@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { gunzip } from 'node:zlib';
-import { StageUserError } from '../stages/types.js';
+import { StageUserError } from '../errors/user-error.js';
 
 /** Magic number of an IDX file of unsigned bytes with three dimensions (images). */
 export const IDX_IMAGES_MAGIC = 0x00000803;

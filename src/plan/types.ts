@@ -9,7 +9,7 @@ export type StageSource =
   | { readonly kind: 'module'; readonly path: string; readonly sha256: string };
 
 /** What a stage type's output is to the views: `evaluation` instances are the grid's cells, `training` ones hold `history.json`. */
-export const STAGE_ROLES = ['evaluation', 'training'] as const;
+export const STAGE_ROLES = ['evaluation', 'training', 'labelling'] as const;
 /** A stage type's role. */
 export type StageRole = (typeof STAGE_ROLES)[number];
 

@@ -111,7 +111,7 @@ export function seriesLabel(cell: Cell, kcol: string | undefined, matrixColumns:
 /** A name for a baseline cell (one without K): `all labels`, `random (50 labels)`, or its stage id. */
 export function baselineLabel(cell: Cell): string {
   const strategy = cell.row['seed-labels.strategy'];
-  const samples = cell.row['seed-labels.samples'];
+  const samples = cell.row['labels.samples'];
   if (strategy === 'all') return 'all labels';
   if (strategy === 'random') return typeof samples === 'number' ? `random (${samples} labels)` : 'random labels';
   return cell.stage;

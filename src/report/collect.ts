@@ -47,28 +47,28 @@ export interface ResultsTable {
 
 /** The metrics every results view shows, in order, when the cells have them. */
 export const KEY_METRICS = [
-  'seed-labels.samples',
-  'seed-labels.trueLabelsUsed',
-  'seed-labels.classes',
-  'seed-labels.labelAccuracy',
+  'labels.samples',
+  'labels.trueLabelsUsed',
+  'labels.classes',
+  'labels.labelAccuracy',
   'train.trainSeconds',
   'evaluate.accuracy',
   'evaluate.loss',
 ] as const;
 
 /** The column of a cell's class coverage: how many classes its labelled set contains. */
-export const CLASSES_COLUMN = 'seed-labels.classes';
+export const CLASSES_COLUMN = 'labels.classes';
 
 /**
- * How many distinct classes the labels of the cell's seed set contain (its
- * `y.npy`), or null when there is no seed-labels artifact upstream to read.
+ * How many distinct classes the cell's training labels contain (the `y.npy`
+ * of the nearest labelling stage upstream), or null when there is none to read.
  * With 10 to 50 labels a class is often missing, which explains much of the
  * spread between replicates.
  */
 async function classCoverage(graph: InstanceGraph<KeyedInstance>, store: Store, cell: KeyedInstance): Promise<number | null> {
-  const seeds = lineage(graph, cell).find((instance) => instance.type.name === 'seed-labels');
-  if (seeds === undefined) return null;
-  const file = join(store.objectDir(seeds.key), 'y.npy');
+  const labeller = upstreamWithRole(graph, cell, 'labelling');
+  if (labeller === undefined) return null;
+  const file = join(store.objectDir(labeller.key), 'y.npy');
   if (!existsSync(file)) return null;
   try {
     const { data } = await readNpy(file);
@@ -106,6 +106,22 @@ async function upstreamSummaries(graph: InstanceGraph<KeyedInstance>, store: Sto
   return row;
 }
 
+/** The metrics of a cell's training labels, read from the nearest upstream stage whose role is `labelling`. */
+const LABEL_METRICS = ['samples', 'trueLabelsUsed', 'labelAccuracy'] as const;
+
+/**
+ * The cell's training-label columns (`labels.samples`, `labels.trueLabelsUsed`,
+ * `labels.labelAccuracy`) from the nearest upstream instance of a labelling
+ * stage type (seed-labels, propagate), whatever its type is called.
+ */
+async function labelColumns(graph: InstanceGraph<KeyedInstance>, store: Store, cell: KeyedInstance): Promise<ResultRow> {
+  const labeller = upstreamWithRole(graph, cell, 'labelling');
+  if (labeller === undefined || (await store.state(labeller.key)).state !== 'ok') return {};
+  const summary = readSummary((await readManifest(store.objectDir(labeller.key))).summary ?? null);
+  if (summary === null) return {};
+  return Object.fromEntries(LABEL_METRICS.flatMap((name) => (name in summary.metrics ? [[`labels.${name}`, summary.metrics[name] ?? null]] : [])));
+}
+
 /**
  * Reads every grid cell of a planned pipeline from the store: the manifests
  * of the instances whose stage type's role is `evaluation`, whose lineage
@@ -119,12 +135,13 @@ export async function collectResults(plan: Plan, store: Store): Promise<ResultsT
     const base = { id: instance.id, stage: instance.stage, matrix: instance.matrix, key: instance.key, ...(trainer ? { train: { id: trainer.id, key: trainer.key } } : {}) };
     const state = await store.state(instance.key);
     if (state.state === 'ok') {
-      const row = rowOf(await openArtifact(store.objectDir(instance.key)));
       const classes = await classCoverage(graph, store, instance);
-      cells.push({ ...base, status: 'ok', row: { stage: row['stage'] ?? instance.stage, status: 'ok', ...row, ...(classes !== null ? { [CLASSES_COLUMN]: classes } : {}) } });
+      const row: ResultRow = { ...rowOf(await openArtifact(store.objectDir(instance.key))), ...(await labelColumns(graph, store, instance)) };
+      if (classes !== null) row[CLASSES_COLUMN] = classes;
+      cells.push({ ...base, status: 'ok', row: { stage: row['stage'] ?? instance.stage, status: 'ok', ...row } });
     } else {
       const status = state.state;
-      const row: ResultRow = { stage: instance.stage, status, ...flattenJson(instance.matrix), ...(await upstreamSummaries(graph, store, instance)) };
+      const row: ResultRow = { stage: instance.stage, status, ...flattenJson(instance.matrix), ...(await upstreamSummaries(graph, store, instance)), ...(await labelColumns(graph, store, instance)) };
       cells.push({ ...base, status, ...(state.state === 'damaged' ? { reason: state.reason } : {}), row });
     }
   }

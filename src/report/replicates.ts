@@ -7,7 +7,7 @@ import { baselineLabel, kColumn, seriesLabel } from './cells.js';
 import { CLASSES_COLUMN, type Cell, type ResultsTable } from './collect.js';
 
 /** The metrics described over replicates, in order. */
-export const REPLICATE_METRICS = ['evaluate.accuracy', 'evaluate.loss', 'seed-labels.labelAccuracy', CLASSES_COLUMN] as const;
+export const REPLICATE_METRICS = ['evaluate.accuracy', 'evaluate.loss', 'labels.labelAccuracy', CLASSES_COLUMN] as const;
 
 /** The metric strategies are compared on. */
 export const COMPARED_METRIC = 'evaluate.accuracy';
@@ -85,8 +85,8 @@ export function replicateGroups(table: ResultsTable): ReplicateGroup[] {
       row[names.low] = d.ciLow;
       row[names.high] = d.ciHigh;
     }
-    const labels = metricValues(computed, 'seed-labels.trueLabelsUsed');
-    if (labels.length > 0) row['seed-labels.trueLabelsUsed.mean'] = describe(labels).mean;
+    const labels = metricValues(computed, 'labels.trueLabelsUsed');
+    if (labels.length > 0) row['labels.trueLabelsUsed.mean'] = describe(labels).mean;
     return { id, stage: first.stage, label: k === null ? series : `${series}, K=${k}`, series, k, baseline: k === null, cells, row };
   });
 }
@@ -135,9 +135,9 @@ export function compareGroups(groups: readonly ReplicateGroup[], metric: string 
   });
   const randoms = groups.filter((g) => g.baseline && g.cells.some((c) => c.row['seed-labels.strategy'] === 'random'));
   for (const random of randoms) {
-    const drawn = random.cells.map((c) => c.row['seed-labels.samples']).find((v) => typeof v === 'number');
+    const drawn = random.cells.map((c) => c.row['labels.samples']).find((v) => typeof v === 'number');
     for (const a of withK) {
-      const used = a.row['seed-labels.trueLabelsUsed.mean'];
+      const used = a.row['labels.trueLabelsUsed.mean'];
       if (typeof drawn === 'number' && typeof used === 'number' && used === drawn) pairs.push({ a, b: random, kind: 'random' });
     }
   }

@@ -194,7 +194,7 @@ export async function writeReport(options: ReportOptions): Promise<ReportResult>
     ? metricByKSpec({ title: 'Test accuracy against K', yTitle: 'test accuracy', kTitle, points: accuracyPoints, references: referencesOf(table, kcol, 'evaluate.accuracy'), series })
     : null;
   charts.push({ id: 'chart-accuracy', title: 'Test accuracy against K', spec: accuracySpec, note: 'No grid cell is evaluated yet.' });
-  const labelPoints = pointsOf(table, kcol, 'seed-labels.labelAccuracy');
+  const labelPoints = pointsOf(table, kcol, 'labels.labelAccuracy');
   charts.push({
     id: 'chart-label-accuracy',
     title: 'Propagated-label accuracy against K',

@@ -63,18 +63,24 @@ export async function openArtifact(dir: string): Promise<ArtifactReader> {
 export function makeInputs(byNeed: Readonly<Record<string, readonly ArtifactReader[]>>): StageInputs {
   const ids = Object.keys(byNeed);
   const needs = (): string => ids.map((id) => `${id} (${[...new Set((byNeed[id] ?? []).map((a) => a.type))].join(', ') || 'nothing'})`).join(', ') || 'nothing';
+  const ofType = (type: string, why: string): ArtifactReader | null => {
+    const found = ids.flatMap((id) => byNeed[id] ?? []).filter((a) => a.type === type);
+    if (found.length > 1) {
+      throw new StageUserError(`${why}, but ${found.length} of its inputs are "${type}" stages (${found.map((a) => a.stage).join(', ')})`, `keep exactly one ${type} stage in this stage's needs`);
+    }
+    return found[0] ?? null;
+  };
   return {
     ids,
     byType(type, why = 'this stage reads the output of a "' + type + '" stage') {
-      const found = ids.flatMap((id) => byNeed[id] ?? []).filter((a) => a.type === type);
-      const [only] = found;
-      if (found.length === 0 || only === undefined) {
+      const only = ofType(type, why);
+      if (only === null) {
         throw new StageUserError(`${why}, but none of its needs is a "${type}" stage (it needs ${needs()})`, `add a ${type} stage to this stage's needs`);
       }
-      if (found.length > 1) {
-        throw new StageUserError(`${why}, but ${found.length} of its inputs are "${type}" stages (${found.map((a) => a.stage).join(', ')})`, `keep exactly one ${type} stage in this stage's needs`);
-      }
       return only;
+    },
+    findType(type) {
+      return ofType(type, `this stage reads the output of a "${type}" stage when it has one`);
     },
     all(id) {
       const list = byNeed[id];
@@ -87,4 +93,20 @@ export function makeInputs(byNeed: Readonly<Record<string, readonly ArtifactRead
       return list[0];
     },
   };
+}
+
+/**
+ * The training rows a stage that works on features reads: the `train.npy`
+ * of a `features` input when it has one, else the split's training images
+ * scaled to [0, 1]. Shared: never write to them.
+ */
+export async function trainingPoints(inputs: StageInputs): Promise<{ readonly points: Float32Array; readonly n: number; readonly d: number; readonly space: string }> {
+  const features = inputs.findType('features');
+  if (features !== null) {
+    const array = await readArray(features, 'train.npy', 'float32', ['*', '*']);
+    const [n = 0, d = 0] = array.shape;
+    return { points: array.data, n, d, space: `features of ${features.stage}` };
+  }
+  const { pixels, shape: [n = 0, d = 0] } = await readImages(inputs.byType('split', 'this stage reads the training images of a split (or the train.npy of a features stage)'), 'x_train.npy', ['*', '*']);
+  return { points: pixels, n, d, space: 'pixels' };
 }

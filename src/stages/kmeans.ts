@@ -1,6 +1,6 @@
 import type { KMeansAlgorithm, KMeansInit } from '../ml/kmeans/kmeans.js';
 import { ndarray } from '../util/npy.js';
-import { readImages } from './inputs.js';
+import { trainingPoints } from './inputs.js';
 import type { StageSummary, StageType } from './types.js';
 import { StageUserError } from './types.js';
 
@@ -40,7 +40,7 @@ export interface KMeansSummary extends StageSummary {
 }
 
 /**
- * Clusters the training images of a split with k-means (k-means++ start,
+ * Clusters the training images of a split (or a features stage's rows) with k-means (k-means++ start,
  * Lloyd iterations on TensorFlow.js) and stores the centres, each image's
  * cluster and its distance to the centre.
  */
@@ -85,7 +85,7 @@ export const stage: StageType<KMeansParams> = {
   },
   async run(inputs, params, ctx): Promise<KMeansSummary> {
     const started = performance.now();
-    const { pixels: points, shape: [n = 0, d = 0] } = await readImages(inputs.byType('split'), 'x_train.npy', ['*', '*']);
+    const { points, n, d } = await trainingPoints(inputs);
     const { k } = params;
     if (k > n) throw new StageUserError(`k is ${k} but the training set has only ${n} images`, 'choose k at most the number of training images');
     const [{ loadTf }, { kmeans }] = await Promise.all([import('../ml/backend.js'), import('../ml/kmeans/kmeans.js')]);

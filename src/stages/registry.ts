@@ -15,8 +15,11 @@ import type { StageType } from './types.js';
 const BUILTINS = {
   dataset: () => import('./dataset.js'),
   split: () => import('./split.js'),
+  features: () => import('./features.js'),
   kmeans: () => import('./kmeans.js'),
+  'knn-graph': () => import('./knn-graph.js'),
   'seed-labels': () => import('./seed-labels.js'),
+  propagate: () => import('./propagate.js'),
   train: () => import('./train.js'),
   evaluate: () => import('./evaluate.js'),
   aggregate: () => import('./aggregate.js'),

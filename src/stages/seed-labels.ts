@@ -5,12 +5,12 @@ import type { ArtifactReader, StageSummary, StageType } from './types.js';
 import { StageUserError } from './types.js';
 
 /** How a seed set of labelled training images is chosen. */
-export const SEED_STRATEGIES = ['full', 'part', 'centers', 'representatives', 'random', 'all'] as const;
+export const SEED_STRATEGIES = ['full', 'part', 'centers', 'representatives', 'typical', 'random', 'all'] as const;
 /** A seed strategy's name. */
 export type SeedStrategy = (typeof SEED_STRATEGIES)[number];
 
 /** The strategies that label through k-means clusters and so need a `kmeans` input. */
-export const CLUSTER_STRATEGIES: readonly SeedStrategy[] = ['full', 'part', 'centers', 'representatives'];
+export const CLUSTER_STRATEGIES: readonly SeedStrategy[] = ['full', 'part', 'centers', 'representatives', 'typical'];
 
 /** The `with` block of a `seed-labels` stage. */
 export interface SeedLabelsParams {
@@ -19,6 +19,7 @@ export interface SeedLabelsParams {
    * `part`: the `percent`% of each cluster nearest its centre, labelled with the cluster's label.
    * `centers`: the cluster centres, labelled with their representative's label.
    * `representatives`: the image nearest each centre, with its true label.
+   * `typical`: the most typical image of each cluster (TypiClust), with its true label.
    * `random`: `n` random training images with their true labels.
    * `all`: every training image with its true label.
    */
@@ -29,6 +30,10 @@ export interface SeedLabelsParams {
   readonly n?: number;
   /** For `random`: the seed of the draw. */
   readonly seed: number;
+  /** For `typical`: the neighbours whose mean distance measures density (default 20, as TypiClust). */
+  readonly neighbors?: number;
+  /** For `typical`: clusters of this many images or fewer are left out (default 5, as TypiClust). */
+  readonly min_cluster_size?: number;
 }
 
 /** The summary a `seed-labels` stage returns. */
@@ -104,6 +109,32 @@ export function nearestShare(assignment: Int32Array, distances: Float32Array, k:
   return Int32Array.from(chosen);
 }
 
+/**
+ * The most typical member of each cluster, as TypiClust (Hacohen et al.,
+ * ICML 2022) picks it: typicality is the inverse of the mean Euclidean
+ * distance to the image's `neighbors` nearest neighbours (+1e-5), read from
+ * the kNN graph of the whole training set; clusters of `minSize` images or
+ * fewer are left out; ties go to the lower index. Cluster by cluster.
+ */
+export function typicalPicks(assignment: Int32Array, k: number, graph: { readonly indices: Int32Array; readonly distances: Float32Array; readonly k: number }, neighbors: number, minSize: number): Int32Array {
+  const sizes = new Int32Array(k);
+  for (const j of assignment) sizes[j] = (sizes[j] as number) + 1;
+  const best = new Int32Array(k).fill(-1);
+  const bestScore = new Float64Array(k).fill(-Infinity);
+  for (let i = 0; i < assignment.length; i++) {
+    const j = assignment[i] as number;
+    if ((sizes[j] as number) <= minSize) continue;
+    let sum = 0;
+    for (let m = 0; m < neighbors; m++) sum += graph.distances[i * graph.k + m] as number;
+    const score = 1 / (sum / neighbors + 1e-5);
+    if (score > (bestScore[j] as number)) {
+      best[j] = i;
+      bestScore[j] = score;
+    }
+  }
+  return best.filter((row) => row >= 0);
+}
+
 function accuracy(indices: Int32Array, labels: Int32Array, truth: Int32Array): number {
   if (indices.length === 0) return 0;
   let right = 0;
@@ -122,6 +153,7 @@ function accuracy(indices: Int32Array, labels: Int32Array, truth: Int32Array): n
 export const stage: StageType<SeedLabelsParams> = {
   name: 'seed-labels',
   version: 2,
+  role: 'labelling',
   description: 'Chooses the labelled training images (or centres) that seed a classifier, labelling them through k-means clusters or at random.',
   schema: {
     $schema: 'http://json-schema.org/draft-07/schema#',
@@ -133,12 +165,15 @@ export const stage: StageType<SeedLabelsParams> = {
         description:
           'full: every image with its cluster\'s label; part: the percent% of each cluster nearest its centre, with the cluster\'s label; ' +
           'centers: the centres with their representative\'s label; representatives: the image nearest each centre with its true label; ' +
+          'typical: the most typical image of each cluster (TypiClust: densest by its kNN-graph neighbours) with its true label; ' +
           'random: n random images with their true labels; all: every image with its true label.',
         enum: [...SEED_STRATEGIES],
       },
       percent: { description: 'For part: the share of each cluster kept, in percent (rounded up, at least one image per cluster).', type: 'number', exclusiveMinimum: 0, maximum: 100 },
       n: { description: 'For random: the number of images drawn.', type: 'integer', minimum: 1 },
       seed: { description: 'For random: the seed of the draw.', type: 'integer', default: 0 },
+      neighbors: { description: 'For typical: the nearest neighbours whose mean distance measures density (20 when not given, as in TypiClust); at most the kNN graph\'s k.', type: 'integer', minimum: 1 },
+      min_cluster_size: { description: 'For typical: clusters of this many images or fewer are left out (5 when not given, as in TypiClust).', type: 'integer', minimum: 0 },
     },
     allOf: [
       { if: { properties: { strategy: { const: 'part' } }, required: ['strategy'] }, then: { required: ['percent'] } },
@@ -189,6 +224,17 @@ export const stage: StageType<SeedLabelsParams> = {
       }
       case 'representatives':
         return write(kept, kept.map((row) => truth[row] as number), kept.length, k);
+      case 'typical': {
+        const graphInput = inputs.byType('knn-graph', 'strategy "typical" measures density on a kNN graph');
+        const graphIndices = await readArray(graphInput, 'indices.npy', 'int32', [n, '*']);
+        const graphK = graphIndices.shape[1] ?? 0;
+        const graphDistances = (await readArray(graphInput, 'distances.npy', 'float32', [n, graphK])).data;
+        const neighbors = params.neighbors ?? 20;
+        if (neighbors > graphK) throw new StageUserError(`neighbors is ${neighbors} but the kNN graph of ${graphInput.stage} keeps ${graphK}`, `choose neighbors at most ${graphK}, or raise the graph's k`);
+        const picks = typicalPicks(assignment, k, { indices: graphIndices.data, distances: graphDistances, k: graphK }, neighbors, params.min_cluster_size ?? 5);
+        if (picks.length < k) ctx.log('info', `${k - picks.length} of ${k} clusters are too small for a typical pick`);
+        return write(picks, picks.map((row) => truth[row] as number), picks.length, k);
+      }
       case 'centers': {
         const { d, centers } = clusters;
         const x = new Float32Array(kept.length * d);

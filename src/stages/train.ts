@@ -3,7 +3,6 @@ import { loadTf } from '../ml/backend.js';
 import { MlpSpecError, resolveMlp, saveMlp, trainMlp } from '../ml/mlp/index.js';
 import type { EpochMetrics, LabelledData, Loss, MlpSpec, OptimizerName, ResolvedMlp } from '../ml/mlp/index.js';
 import { ACTIVATIONS, LOSSES, OPTIMIZERS } from '../ml/mlp/index.js';
-import type { JsonObject } from '../util/json.js';
 import { readArray, readImages } from './inputs.js';
 import type { ArtifactReader } from './types.js';
 import { StageUserError } from './types.js';
@@ -29,6 +28,15 @@ export interface TrainParams {
   readonly shuffle: boolean;
   /** Threads sharing each batch; the result matches one thread's within float noise. */
   readonly threads: number;
+  /** Opt-in: train for more epochs when `epochs` would make fewer optimizer steps than this. */
+  readonly min_steps?: number;
+}
+
+/** The epochs a training runs: `epochs`, raised until `min_steps` optimizer steps are made when that is given. */
+export function epochsFor(params: Pick<TrainParams, 'epochs' | 'batch_size' | 'min_steps'>, samples: number): number {
+  if (params.min_steps === undefined) return params.epochs;
+  const perEpoch = Math.max(1, Math.ceil(samples / params.batch_size));
+  return Math.max(params.epochs, Math.ceil(params.min_steps / perEpoch));
 }
 
 /** The `meta.json` fields of a `split` artifact that training and evaluation read. */
@@ -103,6 +111,13 @@ const schema = {
     batch_size: { description: 'Examples per gradient step.', type: 'integer', minimum: 1, default: 2000 },
     seed: { description: 'Seeds the initial weights and the shuffles.', type: 'integer', minimum: 0, default: 0 },
     shuffle: { description: 'Shuffle the training examples before each epoch.', type: 'boolean', default: true },
+    min_steps: {
+      description:
+        'Opt-in: the fewest optimizer steps to make. Small seed sets with a large batch make one step per epoch (20 in all with the report\'s protocol) ' +
+        'and never fit their labels; with min_steps, epochs are raised until epochs x batches per epoch reaches it. Left out, training follows epochs.',
+      type: 'integer',
+      minimum: 1,
+    },
     threads: {
       description:
         'Threads sharing each batch, each computing the gradients of a part of it. Keep 1 when the pipeline runs stages in parallel; ' +
@@ -185,7 +200,8 @@ export const stage: StageType<TrainParams> = {
       throw error;
     }
     const split = inputs.byType('split');
-    const seeds = inputs.byType('seed-labels');
+    // A propagate stage's output is a seed set too, built from a seed-labels one.
+    const seeds = inputs.findType('propagate') ?? inputs.byType('seed-labels');
     const meta = await split.readJson<SplitMetaFields>('meta.json');
     if (net.classes !== meta.classes) {
       throw new StageUserError(`the model's last layer has ${net.classes} units but the data set has ${meta.classes} classes`, 'give the last dense layer one unit per class');
@@ -197,8 +213,10 @@ export const stage: StageType<TrainParams> = {
 
     const { tf, compute } = await loadTf((message) => ctx.log('warn', message));
     const began = performance.now();
+    const epochs = epochsFor(params, train.n);
+    if (epochs !== params.epochs) ctx.log('info', `training ${epochs} epochs instead of ${params.epochs} to make at least ${params.min_steps} optimizer steps`);
     const { weights, history } = await trainMlp(tf, params.model, train, val, {
-      epochs: params.epochs,
+      epochs,
       batchSize: params.batch_size,
       learningRate: params.optimizer.learning_rate,
       optimizer: params.optimizer.name,
@@ -211,12 +229,12 @@ export const stage: StageType<TrainParams> = {
         const metrics: Record<string, number> = { loss: m.loss, accuracy: m.accuracy };
         if (m.val_loss !== undefined) metrics['val_loss'] = m.val_loss;
         if (m.val_accuracy !== undefined) metrics['val_accuracy'] = m.val_accuracy;
-        ctx.progress({ unit: 'epoch', step: epoch, total: params.epochs, metrics });
+        ctx.progress({ unit: 'epoch', step: epoch, total: epochs, metrics });
       },
     });
     const trainSeconds = (performance.now() - began) / 1000;
     await saveMlp(tf, params.model, weights, ctx.outDir);
     await ctx.writeJson('history.json', history);
-    return { metrics: { samples: train.n, epochs: params.epochs, ...finalMetrics(history.at(-1)) }, timings: { train: trainSeconds }, details: { backend: compute } };
+    return { metrics: { samples: train.n, epochs, ...finalMetrics(history.at(-1)) }, timings: { train: trainSeconds }, details: { backend: compute } };
   },
 };

@@ -1,6 +1,7 @@
 import type { JsonValue } from '../util/json.js';
 import type { NdArray } from '../util/npy.js';
 import type { StageRole } from '../plan/types.js';
+import type { LineageEntry } from '../cache/artifact.js';
 
 /** One stored artifact, as a stage reads it from its inputs. */
 export interface ArtifactReader {
@@ -50,12 +51,7 @@ export interface StageSummary {
   readonly details?: Readonly<Record<string, JsonValue>>;
 }
 
-/** One upstream stage's contribution to an artifact. */
-export interface LineageEntry {
-  readonly type: string;
-  readonly matrix: Readonly<Record<string, JsonValue>>;
-  readonly summary: JsonValue;
-}
+export type { LineageEntry };
 
 /** The artifacts a stage instance consumes, by the id of the stage it `needs`. */
 export interface StageInputs {
@@ -68,6 +64,8 @@ export interface StageInputs {
    * `why` (such as `strategy "part" labels through k-means clusters`) opens its message.
    */
   byType(type: string, why?: string): ArtifactReader;
+  /** The single input made by a stage of type `type`, or null when none is; more than one is a StageUserError. */
+  findType(type: string): ArtifactReader | null;
   /** The single artifact of need `id` (for a stage that does not gather). Throws if there is not exactly one. */
   one(id: string): ArtifactReader;
   /** Every artifact of need `id`: one per instance of that stage (a gathering stage gets them all). */
@@ -119,12 +117,7 @@ export interface ResolveOptions {
  * (data not found, a file that cannot be read). The engine reports it as a
  * located diagnostic at the stage, never as a crash.
  */
-export class StageUserError extends Error {
-  constructor(message: string, readonly hint?: string) {
-    super(message);
-    this.name = 'StageUserError';
-  }
-}
+export { StageUserError } from '../errors/user-error.js';
 
 /**
  * A stage type: one module exports one of these (as `stage`). Keep heavy

@@ -2,10 +2,11 @@ import { Random } from '../../util/random.js';
 import type { Tf } from '../backend.js';
 import { productsNative } from '../native-matmul.js';
 import { checkArguments } from './arguments.js';
-import { bounded } from './bounded.js';
+import { boundedStep } from './bounded.js';
 import { meanVariance, rowNorms } from './distance.js';
 import { kmeansPlusPlus, randomCenters } from './init.js';
-import { lloyd } from './lloyd.js';
+import { iterate } from './iterate.js';
+import { lloydStep } from './lloyd.js';
 import { kmeansReference } from './reference.js';
 import { openShards } from './threads.js';
 import { DEFAULTS, type KMeansOptions, type KMeansResult, type RunSetup } from './types.js';
@@ -55,7 +56,7 @@ export async function kmeans(tf: Tf, points: Float32Array, n: number, d: number,
       const result =
         algorithm === 'reference'
           ? await kmeansReference(points, n, d, { ...options, init: initial })
-          : algorithm === 'lloyd' ? await lloyd(setup, initial, run) : await bounded(setup, initial, run, algorithm === 'elkan');
+          : await iterate(setup, initial, run, algorithm === 'lloyd' ? lloydStep(setup) : boundedStep(setup, algorithm === 'elkan'));
       if (best === null || result.inertia < best.inertia) best = result;
     }
     if (best === null) throw new Error('k-means ran no run');

@@ -163,7 +163,7 @@ export async function trainMlp(
         });
         let answers: (PartResult | null)[];
         try {
-          answers = await Promise.all(pending);
+          answers = await Promise.all(pending.map((part) => part ?? Promise.resolve(null)));
         } catch (error) {
           tf.dispose([loss as Scalar, correct as Scalar, ...grads]);
           throw error;
