@@ -12,7 +12,7 @@ import { toCsv } from '../stages/aggregate.js';
 import type { JsonValue } from '../util/json.js';
 import { EXIT } from './exit-codes.js';
 import { formatDuration } from './progress.js';
-import * as statistics from './statistics.js';
+import { comparisonRows, comparisonText, COMPARISON_COLUMNS, statisticsRows, statisticsText } from './statistics.js';
 
 /** The command-line values these commands read (a subset of the CLI's options). */
 export interface ResultsValues {
@@ -132,7 +132,6 @@ export async function cmdResults(positionals: readonly string[], values: Results
 
 /** `results` of a pipeline with replicates: a row per cell over its replicates, or with `--compare` the paired comparisons. */
 function replicateStatistics(table: ResultsTable, format: ResultFormat, compare: boolean, file: string): number {
-  const { comparisonRows, comparisonText, COMPARISON_COLUMNS, statisticsRows, statisticsText } = statistics;
   if (compare) {
     const rows = comparisonRows(table);
     if (format === 'json') out(JSON.stringify({ pipeline: table.pipeline, columns: COMPARISON_COLUMNS, rows }));
