@@ -57,6 +57,8 @@ Options:
   --json                      print events as NDJSON on stdout (plan, run); JSON output (results, runs, compare)
   --format FORMAT             dag: mermaid (default) or dot; results: table (default), csv, json or markdown
   --sort COLUMN               results: order by COLUMN, numbers largest first (a unique last part works: accuracy)
+  --compare                   results: paired comparisons of strategies over replicates (t-test, Wilcoxon, Holm)
+  --per-replicate             results: with replicates, every replicate's row instead of the statistics per cell
   -o, --output FILE           report: the HTML file (default: report.html); FILE-accuracy.svg and .png go next to it
   --cell CELL                 report: the cell whose confusion matrix is drawn, by id, stage or matrix values
                               ("k=10 seeding.strategy=full"); default: the grid cell with the best test accuracy
@@ -130,6 +132,8 @@ const OPTIONS = {
   output: { type: 'string', short: 'o' },
   cell: { type: 'string' },
   'allow-modules': { type: 'string', multiple: true },
+  compare: { type: 'boolean' },
+  'per-replicate': { type: 'boolean' },
 } as const;
 
 type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];

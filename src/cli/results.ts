@@ -7,6 +7,7 @@ import type { Comparison, MetricValue } from '../history/compare.js';
 import type { RunRecord } from '../history/history.js';
 import { constantColumns, resolveColumn, sortCells } from '../report/cells.js';
 import { collectResults, KEY_METRICS, type Cell, type ResultsTable } from '../report/collect.js';
+import { hasReplicates } from '../report/replicates.js';
 import type { ResultRow } from '../stages/aggregate.js';
 import { toCsv } from '../stages/aggregate.js';
 import { readSummary } from '../stages/summary.js';
@@ -14,6 +15,7 @@ import type { JsonValue } from '../util/json.js';
 import { EXIT } from './exit-codes.js';
 import { checkOutputFileFlag, moduleRoots, storeRoot } from './options.js';
 import { formatDuration } from './progress.js';
+import { comparisonRows, comparisonText, COMPARISON_COLUMNS, statisticsRows, statisticsText } from './statistics.js';
 
 /** The command-line values these commands read (a subset of the CLI's options). */
 export interface ResultsValues {
@@ -25,6 +27,8 @@ export interface ResultsValues {
   readonly output?: string | undefined;
   readonly cell?: string | undefined;
   readonly 'allow-modules'?: readonly string[] | undefined;
+  readonly compare?: boolean | undefined;
+  readonly 'per-replicate'?: boolean | undefined;
 }
 
 /** Quotes a word for a POSIX shell when it needs it. */
@@ -108,6 +112,10 @@ export async function cmdResults(positionals: readonly string[], values: Results
   const store = new Store(storeRoot(values, 'read', file), { readOnly: true });
   const { plan } = await preparePlan({ file, sets: values.set ?? [], store, allowDownload: false, log: (_, m) => err(m), moduleRoots: moduleRoots(values) });
   const table = await collectResults(plan, store);
+  if (values.compare === true || (hasReplicates(table) && values['per-replicate'] !== true)) {
+    if (values.sort !== undefined) return usage('--sort orders the per-replicate rows: add --per-replicate');
+    return replicateStatistics(table, format, values.compare === true, file);
+  }
   let cells: readonly Cell[] = table.cells;
   if (values.sort !== undefined) {
     // `-COLUMN` reverses the order (smallest first, Z–A), as in many tools' sort keys.
@@ -136,6 +144,32 @@ export async function cmdResults(positionals: readonly string[], values: Results
     }
   }
   if (missing.length > 0 && format !== 'json') err(`seedflow: ${missing.length} of ${cells.length} cells are not computed yet (status missing); run \`${rerunCommand(file, values)}\` to compute them`);
+  return EXIT.ok;
+}
+
+/** `results` of a pipeline with replicates: a row per cell over its replicates, or with `--compare` the paired comparisons. */
+function replicateStatistics(table: ResultsTable, format: ResultFormat, compare: boolean, file: string): number {
+  if (compare) {
+    const rows = comparisonRows(table);
+    if (format === 'json') out(JSON.stringify({ pipeline: table.pipeline, columns: COMPARISON_COLUMNS, rows }));
+    else if (format === 'csv') process.stdout.write(toCsv(rows.map((r) => ({ ...r })), [...COMPARISON_COLUMNS]));
+    else {
+      const view = comparisonText(rows);
+      out(format === 'markdown' ? markdownTable(view.head, view.rows, view.numeric) : alignedTable(view.head, view.rows, view.numeric));
+      out(`${format === 'markdown' ? '\n' : ''}${view.note}`);
+    }
+    if (!hasReplicates(table)) err('seedflow: the pipeline has no replicates, so there is nothing to pair; add "replicates: N" next to "matrix:"');
+  } else if (format === 'json' || format === 'csv') {
+    const { columns, rows } = statisticsRows(table);
+    if (format === 'json') out(JSON.stringify({ pipeline: table.pipeline, columns, rows }));
+    else process.stdout.write(toCsv(rows, columns));
+  } else {
+    const view = statisticsText(table);
+    if (format === 'table') out(`${table.pipeline}: ${view.rows.length} cells over replicates (--per-replicate shows every replicate, --compare the paired tests)`);
+    out(format === 'markdown' ? markdownTable(view.head, view.rows, view.numeric) : alignedTable(view.head, view.rows, view.numeric));
+  }
+  const missing = table.cells.filter((c) => c.status !== 'ok').length;
+  if (missing > 0 && format !== 'json') err(`seedflow: ${missing} of ${table.cells.length} replicate cells are not computed yet; run \`seedflow run ${file}\` to compute them`);
   return EXIT.ok;
 }
 

@@ -1,5 +1,5 @@
 /** The scopes an expression may read. */
-export const SCOPES = ['matrix', 'params'] as const;
+export const SCOPES = ['matrix', 'params', 'replicate'] as const;
 /** One of SCOPES. */
 export type Scope = (typeof SCOPES)[number];
 
@@ -46,7 +46,7 @@ export function parseTemplate(value: string): Template | ExpressionProblem {
     const scope = body[1] ?? '';
     const path = (body[2] ?? '').slice(1).split('.');
     if (!(SCOPES as readonly string[]).includes(scope)) {
-      return { text, message: `unknown expression scope "${scope}" in ${text}`, hint: 'expressions read "matrix.AXIS" or "params.NAME"' };
+      return { text, message: `unknown expression scope "${scope}" in ${text}`, hint: 'expressions read "matrix.AXIS", "params.NAME" or "replicate.seed"' };
     }
     const [name = '', ...fields] = path;
     parts.push({ scope: scope as Scope, name, fields, text });

@@ -4,6 +4,7 @@ import { readRegularFile } from '../util/files.js';
 import { isPlainObject, type JsonValue } from '../util/json.js';
 import { axisParam } from './overrides.js';
 import { PIPELINE_SCHEMA } from './pipeline-schema.js';
+import { replicateSeeds, type ReplicatesValue } from './replicates.js';
 import { MAX_DEPTH, nonFinite, SourceFile, tooDeep } from './source.js';
 import type { LoadedPipeline, MatrixSpec, PipelineSpec, StageSpec } from './spec.js';
 import { validateWithSchema } from './validate-schema.js';
@@ -87,6 +88,7 @@ function toSpec(data: Record<string, unknown>): PipelineSpec {
     ...(typeof data['description'] === 'string' ? { description: data['description'] } : {}),
     params: dictOf((data['params'] ?? {}) as Record<string, JsonValue>),
     matrix: matrixSpec,
+    ...(data['replicates'] !== undefined ? { replicates: replicateSeeds(data['replicates'] as ReplicatesValue) } : {}),
     stages,
   };
 }

@@ -1,3 +1,5 @@
+import { REPLICATES_SCHEMA } from './replicates.js';
+
 /** The identifier pattern for stage ids, params and matrix axes. */
 export const ID_PATTERN = '^[A-Za-z_][A-Za-z0-9_-]*$';
 
@@ -45,6 +47,7 @@ export const PIPELINE_SCHEMA = {
         anyOf: [{ type: 'array', minItems: 1 }, { type: 'string' }],
       },
     },
+    replicates: REPLICATES_SCHEMA,
     stages: {
       type: 'object',
       description: 'The stages, by id.',

@@ -31,6 +31,8 @@ export interface PipelineSpec {
   readonly description?: string;
   readonly params: Readonly<Record<string, JsonValue>>;
   readonly matrix: MatrixSpec;
+  /** The replicates' seeds (`replicates: 10` is seeds 1 to 10), read as `${{ replicate.seed }}`; absent: no replicates. */
+  readonly replicates?: readonly number[];
   readonly stages: Readonly<Record<string, StageSpec>>;
 }
 

@@ -1,6 +1,7 @@
 import { dirname, resolve } from 'node:path';
 import { loadPipeline } from '../config/load.js';
 import { applySets } from '../config/overrides.js';
+import { applyReplicatesOverride } from '../config/replicates.js';
 import type { LoadedPipeline } from '../config/spec.js';
 import { DiagnosticError, tidy, type Diagnostic } from '../errors/diagnostic.js';
 import { detectCompute } from '../ml/backend.js';
@@ -34,12 +35,13 @@ export interface PrepareOptions {
  * DiagnosticError. No TensorFlow, no stage code beyond the schemas.
  */
 export async function checkPipeline(file: string, sets: readonly string[], moduleRoots: readonly string[] = []): Promise<{ pipeline: LoadedPipeline; expansion: Expansion; code: Awaited<ReturnType<typeof loadStageTypes>>['code'] }> {
-  const loaded = await loadPipeline(file);
+  const replicated = applyReplicatesOverride(await loadPipeline(file), sets);
+  const loaded = replicated.pipeline;
   const { types, code, diagnostics } = await loadStageTypes(loaded, moduleRoots);
-  const overrides = applySets(loaded, sets);
+  const overrides = applySets(loaded, replicated.sets);
   const pipeline: LoadedPipeline = { ...loaded, spec: { ...loaded.spec, matrix: overrides.matrix } };
   const expanded = expand(pipeline, types, overrides.params);
-  const all = tidy([...overrides.diagnostics, ...diagnostics, ...expanded.diagnostics]);
+  const all = tidy([...replicated.diagnostics, ...overrides.diagnostics, ...diagnostics, ...expanded.diagnostics]);
   if (all.length > 0 || expanded.expansion === undefined) throw new DiagnosticError(all);
   return { pipeline, expansion: expanded.expansion, code };
 }

@@ -54,7 +54,9 @@ function resolveValue(value: JsonValue, scopes: Scopes): JsonValue | undefined {
   if (typeof value === 'string') {
     const template = parseTemplate(value);
     if (isProblem(template)) return value;
-    const lookup = (ref: Reference): JsonValue | undefined => readFields(own(readsMatrix(ref, scopes.swept) ? scopes.matrix : scopes.params, ref.name), ref.fields);
+    const lookup = (ref: Reference): JsonValue | undefined => (ref.scope === 'replicate'
+      ? own(scopes.matrix, REPLICATE_AXIS)
+      : readFields(own(readsMatrix(ref, scopes.swept) ? scopes.matrix : scopes.params, ref.name), ref.fields));
     const only = template[0];
     if (template.length === 1 && only !== undefined && typeof only !== 'string') return lookup(only);
     return template.map((part) => {
@@ -146,6 +148,16 @@ function missingInputs(
   return out;
 }
 
+/** The axis replicates expand stages over; its value is the replicate's seed. */
+export const REPLICATE_AXIS = 'replicate';
+
+/** Every matrix combination once per replicate seed (the combinations themselves without replicates). */
+function withReplicates(combos: readonly Combination[], seeds: readonly number[] | undefined): Combination[] {
+  if (seeds === undefined) return [...combos];
+  const base = combos.length > 0 ? combos : [{}];
+  return base.flatMap((combo) => seeds.map((seed) => ({ ...combo, [REPLICATE_AXIS]: seed })));
+}
+
 /** The instance id people see: the stage id, plus its matrix values when it has any. */
 export function instanceId(stage: string, matrix: Combination): string {
   return Object.keys(matrix).length === 0 ? stage : `${stage}[${formatMatrix(matrix)}]`;
@@ -186,10 +198,14 @@ export function expand(
     diagnostics.push(source.atPath(['stages', first, 'needs', index], `dependency cycle: ${[...cycle, first].map((s) => `"${s}"`).join(' → ')}`, `a stage cannot consume its own output, directly or through others; break the cycle by removing one of these needs`));
   }
 
-  const { combos, diagnostics: matrixProblems } = expandMatrix(spec.matrix, source);
+  const { combos: matrixCombos, diagnostics: matrixProblems } = expandMatrix(spec.matrix, source);
   diagnostics.push(...matrixProblems);
   const swept = spec.matrix.sweptParams ?? [];
   const axisNames = [...new Set([...Object.keys(spec.matrix.axes), ...spec.matrix.include.flatMap((e) => Object.keys(e))])];
+  if (spec.replicates !== undefined && axisNames.includes(REPLICATE_AXIS)) {
+    diagnostics.push(source.atPath(spec.matrix.axes[REPLICATE_AXIS] !== undefined ? ['matrix', REPLICATE_AXIS] : ['matrix'], `matrix axis "${REPLICATE_AXIS}" clashes with the replicates' axis`, 'rename the axis: "replicates:" expands stages over an axis of that name'));
+  }
+  const combos = withReplicates(matrixCombos, spec.replicates);
 
   // References in `with`: malformed, or naming axes, fields or params that do not exist.
   const references = new Map<string, FoundReference[]>();
@@ -201,6 +217,11 @@ export function expand(
     collectReferences(spec.stages[id]?.with ?? {}, ['stages', id, 'with'], source, found, diagnostics);
     references.set(id, found);
     for (const { ref, path } of found) {
+      if (ref.scope === 'replicate') {
+        if (spec.replicates === undefined) diagnostics.push(source.atText(path, ref.text, `${ref.text} is used but the pipeline declares no replicates`, 'add "replicates: N" next to "matrix:"'));
+        else if (ref.name !== 'seed' || ref.fields.length > 0) diagnostics.push(source.atText(path, ref.text, `${ref.text}: a replicate has only a seed`, 'write ${{ replicate.seed }}'));
+        continue;
+      }
       const names = ref.scope === 'matrix' ? axisNames : Object.keys(params);
       if (!names.includes(ref.name)) {
         const what = ref.scope === 'matrix' ? 'matrix axis' : 'param';
@@ -225,7 +246,7 @@ export function expand(
     const stage = spec.stages[id];
     const type = types.get(stage?.uses ?? '');
     if (stage === undefined || type === undefined) continue;
-    const set = new Set((references.get(id) ?? []).filter((f) => readsMatrix(f.ref, swept)).map((f) => f.ref.name));
+    const set = new Set((references.get(id) ?? []).filter((f) => f.ref.scope === 'replicate' || readsMatrix(f.ref, swept)).map((f) => (f.ref.scope === 'replicate' ? REPLICATE_AXIS : f.ref.name)));
     if (!type.gather) for (const need of stage.needs) for (const a of axes[need] ?? []) set.add(a);
     axes[id] = [...set].sort();
   }

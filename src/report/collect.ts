@@ -9,6 +9,7 @@ import { rowOf, summaryColumns, type ResultRow } from '../stages/aggregate.js';
 import { openArtifact } from '../stages/inputs.js';
 import { readSummary } from '../stages/summary.js';
 import { flattenJson } from '../util/flatten.js';
+import { readNpy } from '../util/npy.js';
 import type { JsonValue } from '../util/json.js';
 
 /** Whether a cell's evaluation is in the store. */
@@ -48,11 +49,36 @@ export interface ResultsTable {
 export const KEY_METRICS = [
   'labels.samples',
   'labels.trueLabelsUsed',
+  'labels.classes',
   'labels.labelAccuracy',
   'train.trainSeconds',
   'evaluate.accuracy',
   'evaluate.loss',
 ] as const;
+
+/** The column of a cell's class coverage: how many classes its labelled set contains. */
+export const CLASSES_COLUMN = 'labels.classes';
+
+/**
+ * How many distinct classes the cell's training labels contain (the `y.npy`
+ * of the nearest labelling stage upstream), or null when there is none to read.
+ * With 10 to 50 labels a class is often missing, which explains much of the
+ * spread between replicates.
+ */
+async function classCoverage(graph: InstanceGraph<KeyedInstance>, store: Store, cell: KeyedInstance): Promise<number | null> {
+  const labeller = upstreamWithRole(graph, cell, 'labelling');
+  if (labeller === undefined) return null;
+  const file = join(store.objectDir(labeller.key), 'y.npy');
+  if (!existsSync(file)) return null;
+  try {
+    const { data } = await readNpy(file);
+    const seen = new Set<number>();
+    for (let i = 0; i < data.length; i++) seen.add(Number(data[i]));
+    return seen.size;
+  } catch {
+    return null;
+  }
+}
 
 /** The nearest instance upstream of `start` (itself excluded) made by a stage type of `role`. */
 function upstreamWithRole(graph: InstanceGraph<KeyedInstance>, start: KeyedInstance, role: StageRole): KeyedInstance | undefined {
@@ -109,7 +135,9 @@ export async function collectResults(plan: Plan, store: Store): Promise<ResultsT
     const base = { id: instance.id, stage: instance.stage, matrix: instance.matrix, key: instance.key, ...(trainer ? { train: { id: trainer.id, key: trainer.key } } : {}) };
     const state = await store.state(instance.key);
     if (state.state === 'ok') {
-      const row = { ...rowOf(await openArtifact(store.objectDir(instance.key))), ...(await labelColumns(graph, store, instance)) };
+      const classes = await classCoverage(graph, store, instance);
+      const row: ResultRow = { ...rowOf(await openArtifact(store.objectDir(instance.key))), ...(await labelColumns(graph, store, instance)) };
+      if (classes !== null) row[CLASSES_COLUMN] = classes;
       cells.push({ ...base, status: 'ok', row: { stage: row['stage'] ?? instance.stage, status: 'ok', ...row } });
     } else {
       const status = state.state;

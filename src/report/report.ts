@@ -7,11 +7,14 @@ import { RunHistory, type RunRecord } from '../history/history.js';
 import type { Plan } from '../plan/types.js';
 import type { JsonValue } from '../util/json.js';
 import { browserBundle, BROWSER_PACKAGES } from './bundles.js';
-import { baselineLabel, bestCell, findCell, kColumn, seriesLabel } from './cells.js';
+import { baselineLabel, bestCell, constantColumns, findCell, kColumn, seriesLabel } from './cells.js';
 import { collectResults, instanceFacts, KEY_METRICS, readConfusion, readHistory, type Cell, type EpochRecord, type InstanceFacts, type ResultsTable } from './collect.js';
 import { dagSvg, escapeXml } from './dag.js';
 import { renderSvg, svgToPng } from './render.js';
-import { confusionSpec, curvePoints, metricByKSpec, trainingSpec, type KPoint, type Reference } from './specs.js';
+import { hasReplicates, replicateGroups, statColumns } from './replicates.js';
+import { confusionSpec, curvePoints, metricByKSpec, trainingSpec, type CurveSource, type KPoint, type Reference } from './specs.js';
+import { statisticsSection } from './statistics-section.js';
+import { describe } from '../stats/describe.js';
 
 /** What `seedflow report` is asked for. */
 export interface ReportOptions {
@@ -65,6 +68,15 @@ function cellLabel(cell: Cell, kcol: string | undefined, table: ResultsTable): s
 
 function pointsOf(table: ResultsTable, kcol: string | undefined, column: string): KPoint[] {
   if (kcol === undefined) return [];
+  if (hasReplicates(table)) {
+    const names = statColumns(column);
+    return replicateGroups(table).flatMap((g) => {
+      const value = num(g.row[names.mean]);
+      const low = num(g.row[names.low]);
+      const high = num(g.row[names.high]);
+      return g.k !== null && value !== undefined ? [{ k: g.k, value, series: g.series, cell: g.id, ...(low !== undefined && high !== undefined ? { low, high } : {}) }] : [];
+    });
+  }
   return table.cells.flatMap((cell) => {
     const k = num(cell.row[kcol]);
     const value = num(cell.row[column]);
@@ -74,6 +86,15 @@ function pointsOf(table: ResultsTable, kcol: string | undefined, column: string)
 }
 
 function referencesOf(table: ResultsTable, kcol: string | undefined, column: string): Reference[] {
+  if (hasReplicates(table)) {
+    const names = statColumns(column);
+    return replicateGroups(table).flatMap((g) => {
+      const value = num(g.row[names.mean]);
+      const low = num(g.row[names.low]);
+      const high = num(g.row[names.high]);
+      return g.baseline && value !== undefined ? [{ label: g.label, value, ...(low !== undefined && high !== undefined ? { low, high } : {}) }] : [];
+    });
+  }
   return table.cells.flatMap((cell) => {
     const value = num(cell.row[column]);
     const isBaseline = kcol === undefined || num(cell.row[kcol]) === undefined;
@@ -96,15 +117,32 @@ function htmlTable(head: readonly string[], rows: readonly (readonly string[])[]
   return `<table><thead><tr>${head.map((h, i) => cell('th', h, i)).join('')}</tr></thead><tbody>${rows.map((r) => `<tr>${r.map((c, i) => cell('td', c, i)).join('')}</tr>`).join('\n')}</tbody></table>`;
 }
 
-/** The last recorded run of the pipeline and its failures, when the store keeps a history. */
-function lastRun(store: Store, pipeline: string): { readonly run: RunRecord; readonly failures: readonly { readonly id: string; readonly error: string }[] } | null {
+/** A run that made some of the artifacts shown, and how many. */
+interface MakingRun {
+  readonly run: RunRecord;
+  readonly artifacts: number;
+}
+
+/**
+ * The last recorded run of the pipeline and its failures, and the runs that
+ * made the artifacts shown (by their creation times), when the store keeps a history.
+ */
+function lastRun(store: Store, pipeline: string, facts: readonly InstanceFacts[]): { readonly run: RunRecord; readonly failures: readonly { readonly id: string; readonly error: string }[]; readonly makers: readonly MakingRun[] } | null {
   let history: RunHistory | null = null;
   try {
     history = RunHistory.open(store.root, { create: false });
-    const run = history?.runs(pipeline)[0];
+    const runs = history?.runs(pipeline) ?? [];
+    const run = runs[0];
     if (history === null || run === undefined) return null;
     const failures = history.stages(run.id).filter((s) => s.outcome === 'failed').map((s) => ({ id: s.id, error: s.error ?? 'failed' }));
-    return { run, failures };
+    const counts = new Map<RunRecord, number>();
+    for (const fact of facts) {
+      const made = fact.createdAt === undefined ? Number.NaN : Date.parse(fact.createdAt);
+      const maker = runs.find((r) => r.started <= made && made <= (r.ended ?? Number.POSITIVE_INFINITY));
+      if (maker !== undefined) counts.set(maker, (counts.get(maker) ?? 0) + 1);
+    }
+    const makers = [...counts.entries()].map(([r, artifacts]) => ({ run: r, artifacts })).sort((a, b) => b.run.started - a.run.started);
+    return { run, failures, makers };
   } catch {
     // A report without the history's section is better than no report.
     return null;
@@ -153,7 +191,7 @@ export async function writeReport(options: ReportOptions): Promise<ReportResult>
 
   const charts: Chart[] = [];
   const accuracyPoints = pointsOf(table, kcol, 'evaluate.accuracy');
-  const series = [...new Set(table.cells.filter((c) => kcol !== undefined && num(c.row[kcol]) !== undefined).map((c) => seriesLabel(c, kcol, table.matrixColumns)))];
+  const series = [...new Set(accuracyPoints.map((p) => p.series))];
   const accuracySpec = accuracyPoints.length > 0
     ? metricByKSpec({ title: 'Test accuracy against K', yTitle: 'test accuracy', kTitle, points: accuracyPoints, references: referencesOf(table, kcol, 'evaluate.accuracy'), series })
     : null;
@@ -165,13 +203,19 @@ export async function writeReport(options: ReportOptions): Promise<ReportResult>
     spec: labelPoints.length > 0 ? metricByKSpec({ title: 'Accuracy of the propagated labels against K', yTitle: 'label accuracy', kTitle, points: labelPoints, references: [], series }) : null,
     note: 'No cell has propagated labels yet (strategies such as centers label no training images).',
   });
-  const histories: { cell: string; epochs: EpochRecord[] }[] = [];
-  for (const cell of table.cells) {
-    if (cell.train === undefined) continue;
-    const epochs = await readHistory(store, cell.train.key);
-    if (epochs !== null && epochs.length > 0) histories.push({ cell: cellLabel(cell, kcol, table), epochs });
+  const sources: CurveSource[] = [];
+  for (const group of replicateGroups(table)) {
+    const histories: EpochRecord[][] = [];
+    for (const cell of group.cells) {
+      const epochs = cell.train === undefined ? null : await readHistory(store, cell.train.key);
+      if (epochs !== null && epochs.length > 0) histories.push(epochs);
+    }
+    if (histories.length > 0) sources.push({ cell: group.label, panel: group.baseline ? 'baselines' : group.series, line: group.k === null ? group.label : `K=${group.k}`, histories });
   }
-  const curves = curvePoints(histories);
+  const curves = curvePoints(sources, (values) => {
+    const d = describe(values);
+    return d.ciLow !== null && d.ciHigh !== null ? { low: d.ciLow, high: d.ciHigh } : null;
+  });
   charts.push({ id: 'chart-training', title: 'Training curves', spec: curves.length > 0 ? trainingSpec(curves) : null, note: 'No model is trained yet.' });
   const confusion = chosen !== undefined && chosen.status === 'ok' ? await readConfusion(store, chosen.key) : null;
   const chosenName = chosen === undefined ? '' : `${chosen.id}${chosen.id !== cellLabel(chosen, kcol, table) ? ` (${cellLabel(chosen, kcol, table)})` : ''}`;
@@ -183,7 +227,7 @@ export async function writeReport(options: ReportOptions): Promise<ReportResult>
   });
 
   const missing = missingLines(plan, facts);
-  const last = lastRun(store, plan.name);
+  const last = lastRun(store, plan.name, facts);
   if (last !== null && last.run.status !== 'success') {
     missing.unshift(`the last run (${last.run.id}) ${last.run.status === 'running' ? 'did not finish' : last.run.status === 'failed' ? 'failed' : 'was interrupted'}`);
     for (const f of last.failures) missing.push(`${f.id} failed in the last run: ${f.error}`);
@@ -201,7 +245,7 @@ export async function writeReport(options: ReportOptions): Promise<ReportResult>
     await writeFile(pngFile, await svgToPng(svg));
   }
 
-  const html = await pageHtml({ options, table, facts, charts, missing, chosenWhy, chosenName, last: last?.run ?? null, kcol });
+  const html = await pageHtml({ options, table, facts, charts, missing, chosenWhy, chosenName, last: last?.run ?? null, makers: last?.makers ?? [], kcol });
   await writeFile(options.output, html);
   return { html: options.output, svg: svgFile, png: pngFile, charts: charts.filter((c) => c.spec !== null).length, missing };
 }
@@ -215,6 +259,7 @@ interface PageParts {
   readonly chosenWhy: string;
   readonly chosenName: string;
   readonly last: RunRecord | null;
+  readonly makers: readonly MakingRun[];
   readonly kcol: string | undefined;
 }
 
@@ -232,6 +277,8 @@ table { border-collapse: collapse; font-size: 13px; margin: 8px 0; }
 th, td { border-bottom: 1px solid #e4e4e4; padding: 3px 10px; text-align: left; white-space: nowrap; }
 th { background: #f6f6f6; } td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 tr.missing td { color: #999; }
+tr.significant td { background: #fff4d6; font-weight: 600; }
+h3 { font-size: 15px; margin-top: 20px; }
 .scroll { overflow-x: auto; }
 .dag-box { overflow-x: auto; border: 1px solid #eee; border-radius: 6px; padding: 4px; }
 code { background: #f3f3f3; padding: 1px 4px; border-radius: 3px; }
@@ -269,11 +316,19 @@ async function pageHtml(parts: PageParts): Promise<string> {
     sections.push(chart.spec === null ? `<p class="note" id="${chart.id}-missing">${escapeXml(chart.note)}</p>` : `<div class="chart" id="${chart.id}"></div>`);
   }
 
-  const columns = ['stage', 'status', ...table.matrixColumns, ...KEY_METRICS];
-  const numeric = new Set(columns.map((c, i) => (c.includes('.') && !table.matrixColumns.includes(c) ? i : -1)).filter((i) => i >= 0));
-  const resultRows = table.cells.map((c) => columns.map((col) => format(c.row[col])));
   sections.push('<h2>Results</h2>');
-  sections.push(`<div class="scroll">${htmlTable(columns, resultRows, numeric)}</div>`);
+  if (hasReplicates(table)) {
+    sections.push(statisticsSection(table));
+  } else {
+    // The test accuracy next to the cell's name, where it is seen without scrolling; columns equal in every cell left out.
+    const ordered = ['stage', 'status', ...table.matrixColumns, 'evaluate.accuracy', 'evaluate.loss', ...KEY_METRICS.filter((m) => m !== 'evaluate.accuracy' && m !== 'evaluate.loss')];
+    const constant = constantColumns(table.cells.map((c) => c.row), ordered);
+    const columns = ordered.filter((c) => !constant.has(c) || c === 'evaluate.accuracy');
+    const numeric = new Set(columns.map((c, i) => (c.includes('.') && !table.matrixColumns.includes(c) ? i : -1)).filter((i) => i >= 0));
+    const resultRows = table.cells.map((c) => columns.map((col) => format(c.row[col])));
+    sections.push(`<div class="scroll">${htmlTable(columns, resultRows, numeric)}</div>`);
+    if (constant.size > 0) sections.push(`<p class="meta">Same in every cell: ${[...constant].filter((c) => !columns.includes(c)).map((c) => `${escapeXml(c)} = ${escapeXml(format(table.cells[0]?.row[c]))}`).join(', ')}.</p>`);
+  }
 
   const counts = new Map<string, { instances: number; computed: number }>();
   for (const f of facts) {
@@ -298,6 +353,8 @@ async function pageHtml(parts: PageParts): Promise<string> {
   const axisRows = Object.entries(pipeline.spec.matrix.axes).map(([name, values]) => [name, values.map((v) => format(v)).join(', ')]);
   sections.push('<h2>Parameters</h2>');
   sections.push(paramRows.length > 0 ? htmlTable(['param', 'value', 'from'], paramRows) : '<p class="note">The pipeline has no params.</p>');
+  const seeds = pipeline.spec.replicates;
+  if (seeds !== undefined) axisRows.push(['replicates', `${seeds.length}, seeds ${seeds.join(', ')}${options.sets.some((s) => s.startsWith('replicates=')) ? ' (--set)' : ''}`]);
   if (axisRows.length > 0) sections.push(htmlTable(['matrix axis', 'values'], axisRows));
 
   const timingRows = plan.stages.map((id) => {
@@ -307,7 +364,10 @@ async function pageHtml(parts: PageParts): Promise<string> {
   });
   const allTime = facts.reduce((a, f) => a + (f.durationMs ?? 0), 0);
   sections.push('<h2>Timings</h2>');
-  sections.push(`<p class="meta">Compute time of the artifacts in the store (as recorded when each was made): ${seconds(allTime)} in all.${last !== null ? ` Last run: <code>${escapeXml(last.id)}</code>, ${escapeXml(last.status)}, started ${escapeXml(new Date(last.started).toISOString())}${last.ended !== null ? `, ${seconds(last.ended - last.started)} wall time` : ''}, ${last.jobs} job${last.jobs === 1 ? '' : 's'}.` : ''}</p>`);
+  const runText = (r: RunRecord): string => `<code>${escapeXml(r.id)}</code>, ${escapeXml(r.status)}, started ${escapeXml(new Date(r.started).toISOString())}${r.ended !== null ? `, ${seconds(r.ended - r.started)} wall time` : ''}, ${r.jobs} job${r.jobs === 1 ? '' : 's'}`;
+  const made = parts.makers.length > 0 ? ` The artifacts shown were made by ${parts.makers.map((m) => `run ${runText(m.run)} (${m.artifacts} artifact${m.artifacts === 1 ? '' : 's'})`).join('; ')}.` : '';
+  const lastNote = last !== null && !parts.makers.some((m) => m.run.id === last.id) ? ` The last run, ${runText(last)}, made none of them (its work was cached).` : '';
+  sections.push(`<p class="meta" id="timings-runs">Compute time of the artifacts in the store (as recorded when each was made): ${seconds(allTime)} in all.${made}${lastNote}</p>`);
   sections.push(htmlTable(['stage', 'in store', 'total', 'mean', 'longest'], timingRows, new Set([1, 2, 3, 4])));
 
   const bundles = await Promise.all(BROWSER_PACKAGES.map((name) => browserBundle(name)));

@@ -1,26 +1,37 @@
 import type { TopLevelSpec } from 'vega-lite';
 import type { ConfusionFile, EpochRecord } from './collect.js';
 
-/** One grid cell's point on a chart against K. */
+/** One grid cell's point on a chart against K; with replicates, their mean and its 95% interval. */
 export interface KPoint {
   readonly k: number;
   readonly series: string;
   readonly value: number;
   readonly cell: string;
+  readonly low?: number;
+  readonly high?: number;
 }
 
-/** A horizontal reference line: a baseline's value. */
+/** A horizontal reference line: a baseline's value; with replicates, a band for its 95% interval. */
 export interface Reference {
   readonly label: string;
   readonly value: number;
+  readonly low?: number;
+  readonly high?: number;
 }
 
-/** One value of a training curve. */
+/** The width of the wide charts, for a page column of about 1,130 px. */
+export const WIDE = 840;
+
+/** One value of a training curve: the panel is the strategy, the line its K. */
 export interface CurvePoint {
   readonly cell: string;
+  readonly panel: string;
+  readonly line: string;
   readonly epoch: number;
   readonly metric: string;
   readonly value: number;
+  readonly low?: number;
+  readonly high?: number;
 }
 
 const SCHEMA = 'https://vega.github.io/schema/vega-lite/v6.json';
@@ -35,9 +46,10 @@ const CONFIG = {
 };
 
 /**
- * A metric against K for each seeding strategy, K as an ordered category (so
- * 10, 20, 50, 100 are evenly spaced), with baselines as dashed horizontal lines
- * labelled at the right edge.
+ * A metric against K for each seeding strategy, K on a log scale, with
+ * baselines as dashed horizontal lines labelled at the right edge; points with
+ * an interval get error bars (the `error-bars` marks) and baselines a band
+ * (the `error-bands` marks).
  */
 export function metricByKSpec(options: {
   readonly title: string;
@@ -49,20 +61,41 @@ export function metricByKSpec(options: {
   readonly series?: readonly string[];
   readonly width?: number;
 }): TopLevelSpec {
-  const width = options.width ?? 520;
+  const width = options.width ?? WIDE;
   const ks = [...new Set(options.points.map((p) => p.k))].sort((a, b) => a - b);
-  const layers: NonNullable<Extract<TopLevelSpec, { layer: unknown }>['layer']> = [
+  const x = { field: 'k', type: 'quantitative', title: options.kTitle, scale: { type: 'log', nice: false, padding: 24 }, axis: { values: ks, format: 'd', grid: true } } as const;
+  const color = { field: 'series', type: 'nominal', title: 'strategy', ...(options.series !== undefined ? { scale: { domain: [...options.series] } } : {}) } as const;
+  const layers: NonNullable<Extract<TopLevelSpec, { layer: unknown }>['layer']> = [];
+  const bands = options.references.filter((r) => r.low !== undefined && r.high !== undefined);
+  if (bands.length > 0) {
+    layers.push({
+      data: { values: bands.map((r) => ({ ...r })) },
+      name: 'error-bands',
+      mark: { type: 'rect', opacity: 0.12, color: '#555' },
+      encoding: { y: { field: 'low', type: 'quantitative' }, y2: { field: 'high' }, tooltip: [{ field: 'label', title: 'baseline' }, { field: 'low', format: '.4f', title: '95% CI from' }, { field: 'high', format: '.4f', title: 'to' }] },
+    });
+  }
+  const bars = options.points.filter((p) => p.low !== undefined && p.high !== undefined);
+  if (bars.length > 0) {
+    layers.push({
+      data: { values: bars.map((p) => ({ ...p })) },
+      name: 'error-bars',
+      mark: { type: 'rule', strokeWidth: 1.5, opacity: 0.8 },
+      encoding: { x, y: { field: 'low', type: 'quantitative' }, y2: { field: 'high' }, color },
+    });
+  }
+  layers.push(
     {
       data: { values: options.points.map((p) => ({ ...p })) },
       mark: { type: 'line', point: { size: 60, filled: true }, strokeWidth: 2 },
       encoding: {
-        x: { field: 'k', type: 'ordinal', title: options.kTitle, sort: ks, axis: { labelAngle: 0 } },
+        x,
         y: { field: 'value', type: 'quantitative', title: options.yTitle, scale: { zero: false, nice: true } },
-        color: { field: 'series', type: 'nominal', title: 'strategy', ...(options.series !== undefined ? { scale: { domain: [...options.series] } } : {}) },
-        tooltip: [{ field: 'cell', title: 'cell' }, { field: 'value', title: options.yTitle, format: '.4f' }],
+        color,
+        tooltip: [{ field: 'cell', title: 'cell' }, { field: 'value', title: options.yTitle, format: '.4f' }, ...(bars.length > 0 ? [{ field: 'low', title: '95% CI from', format: '.4f' }, { field: 'high', title: 'to', format: '.4f' }] : [])],
       },
     },
-  ];
+  );
   if (options.references.length > 0) {
     const refs = options.references.map((r) => ({ ...r, text: `${r.label}: ${r.value.toFixed(3)}` }));
     layers.push({
@@ -85,40 +118,77 @@ export function metricByKSpec(options: {
   return { $schema: SCHEMA, title: options.title, width, height: 300, config: CONFIG, layer: layers };
 }
 
-/** Training curves: one small chart per metric (loss, accuracy and their validation twins), one line per cell. */
+/**
+ * Training curves, one small chart per strategy (baselines together in one),
+ * one line per K coloured in K's order, and a menu choosing the metric (loss,
+ * accuracy and their validation twins). With replicates each line is their
+ * mean, with a band for its 95% interval (the `error-bands` marks).
+ */
 export function trainingSpec(points: readonly CurvePoint[]): TopLevelSpec {
   const metrics = [...new Set(points.map((p) => p.metric))];
+  const first = metrics.includes('val_accuracy') ? 'val_accuracy' : metrics[0] ?? 'loss';
+  const lines = [...new Set(points.map((p) => p.line))].sort((a, b) => lineOrder(a) - lineOrder(b) || a.localeCompare(b));
+  const panels = [...new Set(points.map((p) => p.panel))];
+  const banded = points.some((p) => p.low !== undefined);
+  const encoding = {
+    x: { field: 'epoch', type: 'quantitative', title: 'epoch', axis: { tickMinStep: 1, format: 'd' } },
+    color: { field: 'line', type: 'nominal', title: 'K', sort: lines, scale: { scheme: 'viridis' }, legend: { symbolLimit: 40, labelLimit: 260 } },
+  } as const;
   return {
     $schema: SCHEMA,
     title: 'Training curves',
     config: CONFIG,
     data: { values: points.map((p) => ({ ...p })) },
-    facet: { field: 'metric', type: 'nominal', title: null, sort: metrics },
-    columns: 2,
+    params: [{ name: 'metric', value: first, bind: { input: 'select', options: metrics, name: 'metric ' } }],
+    transform: [{ filter: 'datum.metric == metric' }],
+    facet: { field: 'panel', type: 'nominal', title: null, sort: panels },
+    columns: 3,
     spec: {
       width: 280,
       height: 170,
-      mark: { type: 'line', point: { size: 20 }, strokeWidth: 1.5, opacity: 0.85 },
-      encoding: {
-        x: { field: 'epoch', type: 'quantitative', title: 'epoch', axis: { tickMinStep: 1, format: 'd' } },
-        y: { field: 'value', type: 'quantitative', title: null, scale: { zero: false } },
-        color: { field: 'cell', type: 'nominal', title: 'cell', legend: { symbolLimit: 40, labelLimit: 260 } },
-        tooltip: [{ field: 'cell' }, { field: 'epoch' }, { field: 'metric' }, { field: 'value', format: '.4f' }],
-      },
+      layer: [
+        ...(banded ? [{ name: 'error-bands', mark: { type: 'area' as const, opacity: 0.18 }, encoding: { ...encoding, y: { field: 'low', type: 'quantitative' as const, title: null }, y2: { field: 'high' } } }] : []),
+        {
+          mark: { type: 'line', point: { size: 16 }, strokeWidth: 1.5 },
+          encoding: {
+            ...encoding,
+            y: { field: 'value', type: 'quantitative', title: null, scale: { zero: false } },
+            tooltip: [{ field: 'cell' }, { field: 'epoch' }, { field: 'metric' }, { field: 'value', format: '.4f' }],
+          },
+        },
+      ],
     },
-    resolve: { scale: { y: 'independent' } },
+    resolve: { scale: { y: 'shared' } },
   };
 }
 
-/** The points of training curves from each cell's history. */
-export function curvePoints(histories: readonly { readonly cell: string; readonly epochs: readonly EpochRecord[] }[]): CurvePoint[] {
+/** K's lines in numeric order (`K=10` before `K=100`), other lines after. */
+function lineOrder(line: string): number {
+  const match = /^K=(\d+(?:\.\d+)?)$/.exec(line);
+  return match ? Number(match[1]) : Number.MAX_SAFE_INTEGER;
+}
+
+/** One curve to draw: the histories of a cell's replicates (one history without replicates). */
+export interface CurveSource {
+  readonly cell: string;
+  readonly panel: string;
+  readonly line: string;
+  readonly histories: readonly (readonly EpochRecord[])[];
+}
+
+/** The points of training curves: per epoch and metric, the mean over the histories and, from two on, its 95% interval. */
+export function curvePoints(sources: readonly CurveSource[], interval: (values: readonly number[]) => { low: number; high: number } | null): CurvePoint[] {
   const wanted = ['loss', 'val_loss', 'accuracy', 'val_accuracy'];
   const out: CurvePoint[] = [];
-  for (const { cell, epochs } of histories) {
-    for (const record of epochs) {
+  for (const { cell, panel, line, histories } of sources) {
+    const epochs = [...new Set(histories.flatMap((h) => h.map((r) => r.epoch)))].sort((a, b) => a - b);
+    for (const epoch of epochs) {
       for (const metric of wanted) {
-        const value = record[metric];
-        if (typeof value === 'number' && Number.isFinite(value)) out.push({ cell, epoch: record.epoch, metric, value });
+        const values = histories.flatMap((h) => h.filter((r) => r.epoch === epoch).map((r) => r[metric])).filter((v): v is number => typeof v === 'number' && Number.isFinite(v));
+        if (values.length === 0) continue;
+        const value = values.reduce((a, b) => a + b, 0) / values.length;
+        const ci = values.length > 1 ? interval(values) : null;
+        out.push({ cell, panel, line, epoch, metric, value, ...(ci !== null ? { low: ci.low, high: ci.high } : {}) });
       }
     }
   }
@@ -145,12 +215,13 @@ export function confusionSpec(title: string, file: ConfusionFile): TopLevelSpec 
     height: 380,
     data: { values },
     encoding: {
-      x: { field: 'predicted', type: 'nominal', sort: names, title: 'predicted class', axis: { labelAngle: -40 } },
-      y: { field: 'actual', type: 'nominal', sort: names, title: 'true class' },
+      // No grid lines: they would strike through the counts.
+      x: { field: 'predicted', type: 'nominal', sort: names, title: 'predicted class', axis: { labelAngle: -40, grid: false } },
+      y: { field: 'actual', type: 'nominal', sort: names, title: 'true class', axis: { grid: false } },
     },
     layer: [
       {
-        mark: { type: 'rect' },
+        mark: { type: 'rect', stroke: 'white', strokeWidth: 1 },
         encoding: {
           color: { field: 'count', type: 'quantitative', scale: { scheme: 'blues', domain: [0, max] }, title: 'images' },
           tooltip: [{ field: 'actual', title: 'true' }, { field: 'predicted' }, { field: 'count' }, { field: 'share', format: '.1%', title: 'of the true class' }],

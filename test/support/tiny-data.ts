@@ -63,10 +63,11 @@ export async function writeTinyIdx(dir: string, options: { train?: number; test?
  * `dataDir`: K in [2, 3], the full, part and centers strategies, the random
  * and all-labels baselines, an MLP 784-16-10 for `epochs` epochs, and an
  * aggregate of every evaluation. An `outputUnits` other than 10 makes every
- * training fail, for tests of failed runs.
+ * training fail, for tests of failed runs. With `replicates`, every seed is
+ * the replicate's.
  */
-export function tinyPipeline(dataDir: string, options: { epochs?: number; name?: string; outputUnits?: number } = {}): string {
-  return `name: ${options.name ?? 'tiny'}
+export function tinyPipeline(dataDir: string, options: { epochs?: number; name?: string; outputUnits?: number; replicates?: number } = {}): string {
+  const text = `name: ${options.name ?? 'tiny'}
 params:
   epochs: ${options.epochs ?? 2}
   learning_rate: 0.01
@@ -138,4 +139,7 @@ stages:
     uses: aggregate
     needs: [evaluate, evaluate-all, evaluate-random]
 `;
+  if (options.replicates === undefined) return text;
+  // Every seed becomes the replicate's: k-means, the random draw, the network's weights and shuffles.
+  return text.replace('matrix:\n', `replicates: ${options.replicates}\nmatrix:\n`).replaceAll('${{ params.seed }}', '${{ replicate.seed }}');
 }
