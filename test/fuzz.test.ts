@@ -20,11 +20,13 @@ matrix:
     - { strategy: full }
     - { strategy: part, percent: 25 }
 stages:
+  data: { uses: dataset }
   split:
     uses: split
+    needs: [data]
     with: { validation: "\${{ params.validation }}", seed: "\${{ matrix.k }}" }
-  other: { uses: split, needs: [split], with: { shuffle: true } }
-  results: { uses: aggregate, needs: [other] }
+  other: { uses: split, needs: [data], with: { shuffle: true } }
+  results: { uses: aggregate, needs: [split, other] }
 `;
 
 /** Text an attacker or a careless user puts where a value, key or id belongs. */

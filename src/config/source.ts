@@ -30,7 +30,12 @@ export class SourceFile {
       if (!(error instanceof ReferenceError || error instanceof RangeError)) throw error;
       return { diagnostic: this.aliasProblem(error) };
     }
-    return { value: withoutPrototypes(value) };
+    try {
+      return { value: withoutPrototypes(value, new Set()) };
+    } catch (error) {
+      if (!(error instanceof RecursiveAliasError)) throw error;
+      return { diagnostic: this.aliasProblem(error) };
+    }
   }
 
   private aliasProblem(error: Error): Diagnostic {
@@ -51,6 +56,7 @@ export class SourceFile {
     if (unresolved !== undefined) {
       return this.at(offset, length, `alias "*${unresolved}" is used before its anchor "&${unresolved}"`, 'define the anchor first: YAML reads aliases in document order');
     }
+    if (error instanceof RecursiveAliasError) return this.at(offset, length, 'an alias refers to a value that contains it, which would never end', 'an anchored value cannot include its own alias');
     if (error instanceof RangeError) return this.at(offset, length, 'the document is nested too deeply to read', `nest values at most ${MAX_DEPTH} levels deep`);
     return this.at(offset, length, `aliases expand to more than ${MAX_ALIAS_EXPANSION} values`, 'write the values out, or use fewer aliases of large anchors');
   }
@@ -142,13 +148,26 @@ export const MAX_ALIAS_EXPANSION = 100_000;
 /** How deep maps, lists and flow collections may nest in a pipeline. */
 export const MAX_DEPTH = 64;
 
-/** A deep copy of parsed YAML data whose maps have no prototype, so keys like "__proto__" stay plain keys. */
-function withoutPrototypes(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(withoutPrototypes);
+/** A value that contains itself through an alias (`&a [1, *a]`). */
+class RecursiveAliasError extends Error {}
+
+/**
+ * A deep copy of parsed YAML data whose maps have no prototype, so keys like
+ * "__proto__" stay plain keys. `path` holds the values being copied above this
+ * one: meeting one again means a recursive alias, which would copy forever.
+ */
+function withoutPrototypes(value: unknown, path: Set<object>): unknown {
   if (value === null || typeof value !== 'object') return value;
-  const out = dict<unknown>();
-  for (const [key, inner] of Object.entries(value)) out[key] = withoutPrototypes(inner);
-  return out;
+  if (path.has(value)) throw new RecursiveAliasError('recursive alias');
+  path.add(value);
+  try {
+    if (Array.isArray(value)) return value.map((inner) => withoutPrototypes(inner, path));
+    const out = dict<unknown>();
+    for (const [key, inner] of Object.entries(value)) out[key] = withoutPrototypes(inner, path);
+    return out;
+  } finally {
+    path.delete(value);
+  }
 }
 
 /**
