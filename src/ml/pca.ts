@@ -20,7 +20,7 @@ export interface PcaModel {
  * The values of one product, its tensors freed. The values are read outside
  * `tidy`, which would otherwise walk a returned typed array element by element.
  */
-export function product(tf: Tf, make: () => Tensor): Float32Array {
+function product(tf: Tf, make: () => Tensor): Float32Array {
   const result = tf.tidy(make);
   try {
     return result.dataSync() as Float32Array;

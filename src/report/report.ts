@@ -66,15 +66,22 @@ function cellLabel(cell: Cell, kcol: string | undefined, table: ResultsTable): s
   return k === undefined || k === null ? baselineLabel(cell) : `${seriesLabel(cell, kcol, table.matrixColumns)}, K=${String(k)}`;
 }
 
+/** A replicated group's mean of `column` with its 95% interval when both ends are known. */
+function meanWithInterval(row: Readonly<Record<string, unknown>>, column: string): { value: number; low?: number; high?: number } | undefined {
+  const names = statColumns(column);
+  const value = num(row[names.mean]);
+  const low = num(row[names.low]);
+  const high = num(row[names.high]);
+  if (value === undefined) return undefined;
+  return low !== undefined && high !== undefined ? { value, low, high } : { value };
+}
+
 function pointsOf(table: ResultsTable, kcol: string | undefined, column: string): KPoint[] {
   if (kcol === undefined) return [];
   if (hasReplicates(table)) {
-    const names = statColumns(column);
     return replicateGroups(table).flatMap((g) => {
-      const value = num(g.row[names.mean]);
-      const low = num(g.row[names.low]);
-      const high = num(g.row[names.high]);
-      return g.k !== null && value !== undefined ? [{ k: g.k, value, series: g.series, cell: g.id, ...(low !== undefined && high !== undefined ? { low, high } : {}) }] : [];
+      const mean = meanWithInterval(g.row, column);
+      return g.k !== null && mean !== undefined ? [{ k: g.k, series: g.series, cell: g.id, ...mean }] : [];
     });
   }
   return table.cells.flatMap((cell) => {
@@ -87,12 +94,9 @@ function pointsOf(table: ResultsTable, kcol: string | undefined, column: string)
 
 function referencesOf(table: ResultsTable, kcol: string | undefined, column: string): Reference[] {
   if (hasReplicates(table)) {
-    const names = statColumns(column);
     return replicateGroups(table).flatMap((g) => {
-      const value = num(g.row[names.mean]);
-      const low = num(g.row[names.low]);
-      const high = num(g.row[names.high]);
-      return g.baseline && value !== undefined ? [{ label: g.label, value, ...(low !== undefined && high !== undefined ? { low, high } : {}) }] : [];
+      const mean = meanWithInterval(g.row, column);
+      return g.baseline && mean !== undefined ? [{ label: g.label, ...mean }] : [];
     });
   }
   return table.cells.flatMap((cell) => {
