@@ -1,12 +1,15 @@
 import assert from 'node:assert/strict';
-import type { ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { readdir, readFile, symlink, writeFile, mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { cp, readdir, readFile, symlink, writeFile, mkdir } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { Queue } from 'bullmq';
 import { after, before, describe, it } from 'node:test';
 import { Store } from '../src/cache/store.js';
 import { RunHistory } from '../src/history/history.js';
-import { collect, executed, Rig, STAGES, type CliResult } from './support/rig.js';
+import { queueName, shippedDir, storeId } from '../src/executor/queue-common.js';
+import { CLI, collect, executed, Rig, STAGES, type CliResult } from './support/rig.js';
 import { freePort, startRedis, until, type RedisServer } from './support/redis.js';
 import { writeTinyIdx, tinyPipeline } from './support/tiny-data.js';
 
@@ -19,9 +22,10 @@ interface WorkerProcess {
 const started: ChildProcess[] = [];
 const servers: RedisServer[] = [];
 
-/** Starts a worker on `store` (as this worker sees it) and waits until it takes tasks. */
-async function startWorker(rig: Rig, url: string, store: string, name: string, env: Record<string, string> = {}): Promise<WorkerProcess> {
-  const child = rig.spawn(['worker', '--queue', url, '--store', store, '--jobs', '1', '--name', name], { SEEDFLOW_QUEUE_LOCK: '1s', ...env });
+/** Starts a worker on `store` (as this worker sees it) and waits until it takes tasks; `cli` is another build of seedflow to start. */
+async function startWorker(rig: Rig, url: string, store: string, name: string, env: Record<string, string> = {}, cli?: string): Promise<WorkerProcess> {
+  const args = ['worker', '--queue', url, '--store', store, '--jobs', '1', '--name', name];
+  const child = cli === undefined ? rig.spawn(args, { SEEDFLOW_QUEUE_LOCK: '1s', ...env }) : spawn(process.execPath, [cli, ...args], { cwd: rig.dir, env: { ...process.env, SEEDFLOW_MODULE_PATH: STAGES, SEEDFLOW_QUEUE_LOCK: '1s', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   started.push(child);
   let text = '';
   child.stderr?.on('data', (d: Buffer) => (text += d.toString()));
@@ -74,6 +78,29 @@ async function markers(dir: string): Promise<string[]> {
   return (await readdir(dir)).filter((f) => f.startsWith('started-')).sort();
 }
 
+/**
+ * A copy of this seedflow build that calls itself another version, as a
+ * machine with an older or newer install would: the compiled sources with a
+ * package.json of its own, and the same dependencies.
+ */
+async function otherVersion(dir: string, version: string): Promise<string> {
+  const built = resolve(dirname(CLI), '../..');
+  const root = join(dir, `seedflow-${version}`);
+  await cp(join(built, 'src'), join(root, 'dist', 'src'), { recursive: true });
+  const own = JSON.parse(await readFile(resolve(built, '..', 'package.json'), 'utf8')) as Record<string, unknown>;
+  await writeFile(join(root, 'package.json'), JSON.stringify({ ...own, version }));
+  await symlink(resolve(built, '..', 'node_modules'), join(root, 'node_modules'));
+  return join(root, 'dist', 'src', 'cli', 'main.js');
+}
+
+/** The BullMQ queue of the store at `root`, opened by the test itself to look at its jobs. */
+async function queueOf(url: string, root: string): Promise<Queue> {
+  const { port } = new URL(url);
+  const queue = new Queue(queueName(await storeId(root)), { connection: { host: '127.0.0.1', port: Number(port), maxRetriesPerRequest: null } });
+  await queue.waitUntilReady();
+  return queue;
+}
+
 const block = join(STAGES, 'block.mjs');
 const count = join(STAGES, 'count.mjs');
 
@@ -104,6 +131,13 @@ describe('running on a BullMQ queue with real redis-server and seedflow worker p
     assert.deepEqual(executed(queued), executed(local));
     const ends = queued.events.flatMap((e) => (e.event === 'stage-end' && e.status === 'done' ? [e] : []));
     assert.ok(ends.every((e) => e.worker === 'alpha' || e.worker === 'beta'), 'every instance names the worker that ran it');
+    // The workers' progress reaches the submitter's event stream, as in a local run: one epoch per train instance.
+    const trained = ends.filter((e) => e.stage.startsWith('train')).map((e) => e.id).sort();
+    const progressed = [...new Set(queued.events.flatMap((e) => (e.event === 'progress' && e.progress.unit === 'epoch' ? [e.id] : [])))].sort();
+    assert.ok(trained.length > 0);
+    assert.deepEqual(progressed, trained, 'a train instance run on a worker reported no epoch');
+    const localProgress = local.events.filter((e) => e.event === 'progress' && e.progress.unit === 'epoch').length;
+    assert.equal(queued.events.filter((e) => e.event === 'progress' && e.progress.unit === 'epoch').length, localProgress);
     const results = ends.find((e) => e.stage === 'results');
     assert.ok(results !== undefined);
     const csv = async (root: string): Promise<string> => withoutTimings(await readFile(join(rig.dir, root, 'objects', results.key.slice(0, 2), results.key, 'results.csv'), 'utf8'));
@@ -275,5 +309,81 @@ describe('running on a BullMQ queue with real redis-server and seedflow worker p
     assert.ok(executed(rerun).includes('after'));
     assert.deepEqual(await verifyAll(join(rig.dir, 'artifacts'), rerun), []);
     assert.equal((await rig.invocations()).length, 1);
+  });
+  it('takes its queued jobs back on Ctrl-C, exits 130, and lets the running one finish without starting the others', async () => {
+    const rig = await Rig.create();
+    // Three different keys (one marks folder each), so that three jobs exist.
+    const dirs = ['a', 'b', 'c'];
+    for (const d of dirs) await mkdir(join(rig.dir, d));
+    await rig.write('p.yaml', `name: stopped\nstages:\n${dirs.map((d) => `  ${d}: { uses: ${block}, with: { dir: ${d} } }\n`).join('')}`);
+    const started = async (): Promise<number> => (await Promise.all(dirs.map((d) => markers(join(rig.dir, d))))).flat().length;
+    const worker = await startWorker(rig, redis.url, join(rig.dir, 'artifacts'), 'single');
+    const queue = await queueOf(redis.url, join(rig.dir, 'artifacts'));
+    try {
+      const submitter = rig.spawn(['run', 'p.yaml', '--executor', 'bullmq', '--queue', redis.url, '--jobs', '3', '--json']);
+      const run = collect(submitter);
+      // One job runs on the one-job worker; the other two wait in the queue.
+      await until('one stage to run and two to wait', async () => (await started()) === 1 && (await queue.getWaitingCount()) === 2);
+      submitter.kill('SIGINT');
+      const result = await run;
+      assert.equal(result.code, 130, result.stderr);
+      assert.equal(await queue.getWaitingCount(), 0, 'jobs were left queued after Ctrl-C');
+      const ends = result.events.filter((e) => e.event === 'stage-end');
+      assert.equal(ends.length, 3);
+      assert.ok(ends.every((e) => e.event === 'stage-end' && e.status === 'interrupted'), JSON.stringify(ends));
+      // The running stage finishes on its worker; the taken-back ones never start.
+      for (const d of dirs) await writeFile(join(rig.dir, d, 'release'), '');
+      await until('the running job to finish', async () => (await queue.getActiveCount()) === 0 && (await queue.getCompletedCount()) === 1);
+      assert.equal(await started(), 1);
+      assert.equal(await queue.getWaitingCount(), 0);
+      const rerun = await rig.run(['run', 'p.yaml', '--executor', 'bullmq', '--queue', redis.url, '--json']);
+      assert.equal(rerun.code, 0, rerun.stderr);
+      assert.equal(executed(rerun).length, 2, 'the stage finished on the worker after Ctrl-C was not cached');
+    } finally {
+      await queue.close();
+      await stop(worker.child);
+    }
+  });
+
+  it('has a worker of another seedflow version refuse the task, naming both versions, and compute nothing', async () => {
+    const rig = await Rig.create();
+    await rig.write('p.yaml', `name: versions\nstages:\n  a: { uses: ${count}, with: { log: invocations.log } }\n`);
+    const older = await otherVersion(rig.dir, '0.0.1-older');
+    const worker = await startWorker(rig, redis.url, join(rig.dir, 'artifacts'), 'older', {}, older);
+    try {
+      const result = await rig.run(['run', 'p.yaml', '--executor', 'bullmq', '--queue', redis.url, '--json']);
+      assert.equal(result.code, 1, result.stderr);
+      const end = result.events.find((e) => e.event === 'stage-end' && e.id === 'a');
+      assert.ok(end?.event === 'stage-end' && end.failure?.reason === 'refused', JSON.stringify(end));
+      const own = (JSON.parse(await readFile(resolve(dirname(CLI), '../../../package.json'), 'utf8')) as { version: string }).version;
+      assert.match(JSON.stringify(end.failure), new RegExp(`planned by seedflow ${own.replace(/\./g, '\\.')}, this is 0\\.0\\.1-older`));
+      assert.deepEqual(await rig.invocations(), []);
+      assert.equal((await readdir(join(rig.dir, 'artifacts', 'objects')).catch(() => [])).length, 0);
+    } finally {
+      await stop(worker.child);
+    }
+  });
+
+  it('has a worker refuse a stage module whose shared copy is not the code the run was planned with', async () => {
+    const rig = await Rig.create();
+    // The module the run plans with, and a different text at the place the shared store keeps that module's hash.
+    const code = await readFile(count, 'utf8');
+    await rig.write('stage.mjs', code);
+    await rig.write('p.yaml', `name: modules\nstages:\n  a: { uses: ./stage.mjs, with: { log: invocations.log } }\n`);
+    const sha256 = createHash('sha256').update(code).digest('hex');
+    const store = join(rig.dir, 'artifacts');
+    const worker = await startWorker(rig, redis.url, store, 'edited');
+    try {
+      await mkdir(shippedDir(store, sha256), { recursive: true });
+      await writeFile(join(shippedDir(store, sha256), 'stage.mjs'), code.replace("'count'", "'edited'"));
+      const result = await rig.run(['run', 'p.yaml', '--executor', 'bullmq', '--queue', redis.url, '--json']);
+      assert.equal(result.code, 1, result.stderr);
+      const end = result.events.find((e) => e.event === 'stage-end' && e.id === 'a');
+      assert.ok(end?.event === 'stage-end' && end.failure?.reason === 'refused', JSON.stringify(end));
+      assert.match(JSON.stringify(end.failure), /the stage module stage\.mjs changed since the run was planned/);
+      assert.deepEqual(await rig.invocations(), []);
+    } finally {
+      await stop(worker.child);
+    }
   });
 });

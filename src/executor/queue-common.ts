@@ -145,7 +145,7 @@ const HASH = /^[0-9a-f]{64}$/;
 const NAME = /^[^/\\\0]+$/;
 
 /** The folder in a store that holds content shipped by hash. */
-function shippedDir(root: string, sha256: string): string {
+export function shippedDir(root: string, sha256: string): string {
   return join(root, 'shipped', sha256);
 }
 

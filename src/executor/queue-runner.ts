@@ -43,6 +43,8 @@ export class QueueRunner implements TaskRunner {
   private readonly waiting = new Map<string, Waiting>();
   private lost: string | null = null;
   private readonly watch: NodeJS.Timeout;
+  /** Jobs being taken back from the queue after Ctrl-C: close() waits for them, so none is left queued. */
+  private readonly removals: Promise<unknown>[] = [];
 
   private constructor(
     private readonly address: QueueAddress,
@@ -142,7 +144,7 @@ export class QueueRunner implements TaskRunner {
       if (waiting === undefined) return;
       this.waiting.delete(jobId);
       // A job not started yet is taken back; a running one finishes on its worker (the work is idempotent by key).
-      void this.queue.remove(jobId).catch(() => 0);
+      this.removals.push(this.queue.remove(jobId).catch(() => 0));
       waiting.reject(new TaskError({ reason: 'interrupted' }));
     };
     signal.addEventListener('abort', onAbort, { once: true });
@@ -166,6 +168,7 @@ export class QueueRunner implements TaskRunner {
     clearInterval(this.watch);
     // Bounded: with Redis gone, BullMQ's close would wait for reconnections that never come.
     const bounded = (p: Promise<unknown>): Promise<unknown> => Promise.race([p.catch(() => undefined), new Promise((r) => setTimeout(r, 2000).unref())]);
+    await bounded(Promise.all(this.removals));
     await Promise.all([bounded(this.events.close()), bounded(this.queue.close())]);
     this.probe.disconnect();
   }
