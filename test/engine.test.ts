@@ -376,18 +376,33 @@ stages:
     assert.deepEqual(leftovers, []);
   });
 
-  it('gc lists unreachable artifacts and removes them only with --yes', async () => {
+  it('gc keeps the artifacts of recent --set variants, lists the rest with instance, size and age, and removes them only with --yes', async () => {
     const rig = await Rig.create();
     await rig.write('p.yaml', grid(rig));
     await rig.run(['run', 'p.yaml']);
     await rig.run(['run', 'p.yaml', '--set', 'epochs=9']);
+    // The variant was run from the command line a moment ago: within the default retention, it is kept.
     const dry = await rig.run(['gc', 'p.yaml']);
     assert.equal(dry.code, 0, dry.stderr);
-    assert.match(dry.stdout, /5 artifacts .* are reached by none/);
-    const gone = await rig.run(['gc', 'p.yaml', '--yes']);
+    assert.match(dry.stdout, /^0 artifacts \(0 B\) would be removed; kept: what the pipeline reaches now, and what 2 of its runs used in the last 30d/m);
+    // Without retention, the variant's five artifacts are garbage, each named by the instance that made it.
+    const bare = await rig.run(['gc', 'p.yaml', '--keep-within', '0']);
+    assert.equal(bare.code, 0, bare.stderr);
+    assert.match(bare.stdout, /^KEY +INSTANCE +SIZE +MADE$/m);
+    const rows = bare.stdout.split('\n').filter((l) => /^[0-9a-f]{10} /.test(l));
+    assert.equal(rows.length, 5, bare.stdout);
+    assert.ok(rows.every((r) => /^[0-9a-f]{10} +(train|table)\S* .*? +\d+(\.\d)? k?B +\d.* ago$/.test(r)), rows.join('\n'));
+    assert.ok(rows.some((r) => / train\[/.test(r)), rows.join('\n'));
+    assert.match(bare.stdout, /5 artifacts \(.+\) would be removed/);
+    const bad = await rig.run(['gc', 'p.yaml', '--keep-within', 'a week']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--keep-within must be a duration/);
+    const gone = await rig.run(['gc', 'p.yaml', '--keep-within', '0', '--yes']);
     assert.match(gone.stdout, /removed 5 artifacts/);
     const plan = await rig.run(['plan', 'p.yaml', '--json']);
     assert.ok(plan.events.every((e) => e.event !== 'instance' || e.status === 'cached'));
+    const variant = await rig.run(['plan', 'p.yaml', '--set', 'epochs=9', '--json']);
+    assert.equal(variant.events.filter((e) => e.event === 'instance' && e.status !== 'cached').length, 5);
   });
 
   it('with one job, the ready stage with the longest chain after it starts first, and a cell completes at once', async () => {

@@ -13,7 +13,7 @@ function events(): RunEvent[] {
     instance('cluster[k=10]', 'cluster', 'run'),
     instance('train[k=10 s=a]', 'train', 'run'),
     instance('train[k=10 s=b]', 'train', 'run'),
-    { event: 'run-start', time: T0, run: 'r1', pipeline: 'grid', jobs: 2, backend: 'cpu', store: '/s', instances: 4, toRun: 3 },
+    { event: 'run-start', time: T0, run: 'r1', pipeline: 'grid', jobs: 2, backend: 'cpu', store: '/s', instances: 4, selected: 4, toRun: 3 },
     { event: 'stage-start', time: T0, id: 'cluster[k=10]', stage: 'cluster', key: 'c', where: 'worker' },
     { event: 'progress', time: T0 + 500, id: 'cluster[k=10]', progress: { unit: 'iteration', step: 12, total: 100, metrics: { inertia: 1234567.8 } } },
     { event: 'stage-end', time: T0 + 2000, id: 'cluster[k=10]', stage: 'cluster', key: 'c', status: 'done', durationMs: 2000 },
@@ -72,6 +72,41 @@ describe('live progress', () => {
     assert.match(written, /\x1b\[\d+F\x1b\[J/);
     assert.match(written, /grid: \d\/4 · /);
     assert.ok(written.endsWith('\x1b[J'), 'closing clears the view');
+  });
+
+  it('at 80 columns the ETA stays and the least useful counts give way', () => {
+    const model = new ProgressModel();
+    for (const e of events()) model.apply(e);
+    model.apply({ event: 'run-start', time: T0, run: 'r1', pipeline: 'fashion-mnist-replicated', jobs: 2, backend: 'cpu', store: '/s', instances: 1004, selected: 1004, toRun: 377 });
+    const [head] = renderProgress(model, { now: T0 + 4000, width: 80 });
+    assert.ok(head !== undefined && [...head].length < 80, head);
+    assert.match(head, /^fashion-mnist-replicated: 2\/4 · .*ETA 6\.0 s$/);
+    assert.doesNotMatch(head, /…/);
+  });
+
+  it('with durations from earlier runs, the ETA does not swing with the first instances to finish', () => {
+    // Four trains of about 10 s each were typical before; the first one of this run happens to take 1 s.
+    const run = (model: ProgressModel): void => {
+      for (const e of events().slice(0, 5)) model.apply(e);
+      for (const id of ['train[k=20 s=a]', 'train[k=20 s=b]']) model.apply({ event: 'instance', time: T0, id, stage: 'train', matrix: {}, key: id, status: 'run', reasons: [] });
+      model.apply({ event: 'stage-start', time: T0, id: 'train[k=10 s=a]', stage: 'train', key: 'a', where: 'process' });
+      model.apply({ event: 'stage-end', time: T0 + 1000, id: 'train[k=10 s=a]', stage: 'train', key: 'a', status: 'done', durationMs: 1000 });
+    };
+    const naive = new ProgressModel();
+    run(naive);
+    const informed = new ProgressModel(new Map([['train', 10_000], ['cluster', 2000]]));
+    run(informed);
+    // Waiting: cluster (2 s), 3 trains; 2 jobs. Without a prior a train is taken as 1 s; with it, (1 + 3 * 10) / 4 s.
+    assert.equal(naive.eta(T0 + 1000), (1000 + 3 * 1000) / 2);
+    assert.equal(informed.eta(T0 + 1000), (2000 + 3 * ((1000 + 30_000) / 4)) / 2);
+  });
+
+  it('instances left out by --only are not part of the view\'s total', () => {
+    const model = new ProgressModel();
+    model.apply({ event: 'instance', time: T0, id: 'a', stage: 'a', matrix: {}, key: 'a', status: 'not-selected', reasons: ['not selected by --only'] });
+    model.apply({ event: 'instance', time: T0, id: 'b', stage: 'b', matrix: {}, key: 'b', status: 'cached', reasons: [] });
+    assert.equal(model.total, 1);
+    assert.match(renderProgress(model, { now: T0, width: 200 })[0] ?? '', /: 1\/1 /);
   });
 
   it('durations read naturally', () => {

@@ -4,10 +4,12 @@ import { once } from 'node:events';
 import { createHash } from 'node:crypto';
 import { cp, readdir, readFile, symlink, writeFile, mkdir } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
+import AjvModule from 'ajv';
 import { Queue } from 'bullmq';
 import { after, before, describe, it } from 'node:test';
 import { Store } from '../src/cache/store.js';
 import { RunHistory } from '../src/history/history.js';
+import { EVENTS_SCHEMA } from '../src/executor/events-schema.js';
 import { queueName, shippedDir, storeId } from '../src/executor/queue-common.js';
 import { CLI, collect, executed, Rig, STAGES, type CliResult } from './support/rig.js';
 import { freePort, startRedis, until, type RedisServer } from './support/redis.js';
@@ -136,6 +138,10 @@ describe('running on a BullMQ queue with real redis-server and seedflow worker p
     const progressed = [...new Set(queued.events.flatMap((e) => (e.event === 'progress' && e.progress.unit === 'epoch' ? [e.id] : [])))].sort();
     assert.ok(trained.length > 0);
     assert.deepEqual(progressed, trained, 'a train instance run on a worker reported no epoch');
+    // Every line of the queued run's stream, with its worker names and `queue` starts, matches the published schema.
+    const valid = new AjvModule.default({ strict: true, allErrors: true }).compile(EVENTS_SCHEMA);
+    assert.deepEqual(queued.events.filter((e) => valid(e) !== true).map((e) => JSON.stringify(e)), []);
+    assert.ok(queued.events.some((e) => e.event === 'stage-start' && e.where === 'queue'));
     const localProgress = local.events.filter((e) => e.event === 'progress' && e.progress.unit === 'epoch').length;
     assert.equal(queued.events.filter((e) => e.event === 'progress' && e.progress.unit === 'epoch').length, localProgress);
     const results = ends.find((e) => e.stage === 'results');

@@ -52,6 +52,38 @@ describe('the small defects of the daily loop', () => {
     assert.match(bad.stderr, /--only k=20: no stage "k=20" and no instance matches it/);
   });
 
+  it('under --only, the run\'s first and last lines count the same instances', async () => {
+    const rig = await Rig.create();
+    await rig.write('p.yaml', PIPELINE);
+    const only = await rig.run(['run', 'p.yaml', '--only', 'cluster']);
+    assert.equal(only.code, 0, only.stderr);
+    assert.match(only.stderr, /small: 2 of 6 instances selected \(--only\), 0 cached, 2 to run/);
+    assert.match(only.stderr, /success in .*: 2 ran, 0 cached, 0 failed, 0 skipped/);
+    const again = await rig.run(['run', 'p.yaml', '--only', 'cluster']);
+    assert.match(again.stderr, /small: 2 of 6 instances selected \(--only\), 2 cached, 0 to run/);
+    assert.match(again.stderr, /success in .*: 0 ran, 2 cached, 0 failed, 0 skipped/);
+  });
+
+  it('plan says that an instance failed or was skipped in the last run instead of calling it new', async () => {
+    const rig = await Rig.create();
+    await rig.write('p.yaml', `${PIPELINE}  bad: { uses: ${STAGES}/fail.mjs, needs: [seed] }\n  after: { uses: ${STAGES}/count.mjs, needs: [bad], with: { log: invocations.log, value: 1 } }\n`);
+    const run = await rig.run(['run', 'p.yaml', '--keep-going', '--json']);
+    assert.equal(run.code, 1, run.stderr);
+    const id = run.events.find((e) => e.event === 'run-start');
+    assert.ok(id?.event === 'run-start');
+    const plan = await rig.run(['plan', 'p.yaml', '--json']);
+    const reasons = Object.fromEntries(plan.events.flatMap((e) => (e.event === 'instance' && e.status === 'run' ? [[e.id, e.reasons.join(', ')]] : [])));
+    assert.equal(reasons['bad[k=10 s=a]'], `failed in the last run, ${id.run}: this stage always fails`);
+    assert.equal(reasons['after[k=30 s=b]'], `skipped in the last run, ${id.run}: not run: bad[k=30 s=b] did not complete`);
+    assert.equal(Object.keys(reasons).length, 8);
+    // Once the stage is changed, the reason is the change, not the old failure.
+    await rig.write('p.yaml', `${PIPELINE}  bad: { uses: ${STAGES}/fail.mjs, needs: [seed], with: { user: false } }\n  after: { uses: ${STAGES}/count.mjs, needs: [bad], with: { log: invocations.log, value: 1 } }\n`);
+    const edited = await rig.run(['plan', 'p.yaml', '--json']);
+    const changed = edited.events.find((e) => e.event === 'instance' && e.id === 'bad[k=10 s=a]');
+    assert.ok(changed?.event === 'instance' && changed.status === 'run');
+    assert.doesNotMatch(changed.reasons.join(), /last run/);
+  });
+
   it('run --json still writes readable lines to stderr, and --verbose names what happens to each instance', async () => {
     const rig = await Rig.create();
     await rig.write('p.yaml', PIPELINE);

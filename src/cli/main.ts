@@ -2,7 +2,6 @@
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { shortKey } from '../cache/key.js';
 import { Store, StoreFileError, StoreLockedError } from '../cache/store.js';
 import { DiagnosticError, suggest } from '../errors/diagnostic.js';
 import { checkPipeline, preparePlan } from '../executor/prepare.js';
@@ -16,7 +15,7 @@ import { createLogger } from './logger.js';
 import { describeEvent, formatDiagnostics, formatPlan, table } from './output.js';
 import { describeFsError } from '../util/files.js';
 import { FlagError, locateStore, moduleRoots, storeRoot } from './options.js';
-import { QueueError, QueueUsageError, queueRows, queueUrlOf } from './queue.js';
+import { parseDuration, QueueError, QueueUsageError, queueRows, queueUrlOf } from './queue.js';
 import { editorSchema, stageSchema } from './schema.js';
 import { describeStore } from './store-location.js';
 import type { TaskRunner } from '../executor/runner.js';
@@ -64,6 +63,8 @@ Options:
                               ("k=10 seeding.strategy=full"); default: the grid cell with the best test accuracy
   --instances                 dag: one node per stage instance instead of per stage
   --yes                       gc: really delete
+  --keep-within DURATION      gc: also keep what runs of the given pipelines (any --set) used in this
+                              time, from the history (default 30d; 0 keeps only what they reach now)
   --allow-modules DIR         also load local stage modules from DIR (repeatable; see SEEDFLOW_MODULE_PATH):
                               their code runs as soon as a pipeline using them is validated
   --verbose                   show progress and stage logs
@@ -79,7 +80,7 @@ const COMMANDS = {
   run: { usage: '<pipeline> [--set ...] [--store DIR] [--jobs N] [--keep-going] [--force STAGE]... [--only STAGE]... [--wait] [--json] [--verbose] [--executor local|bullmq --queue URL]', options: ['--set', '--store', '--jobs', '--keep-going', '--force', '--only', '--wait', '--json', '--verbose', '--executor', '--queue'] },
   dag: { usage: '<pipeline> [--format mermaid|dot] [--instances]', options: ['--set', '--format', '--instances'] },
   schema: { usage: '[STAGE_TYPE]', options: [] },
-  gc: { usage: '<pipeline>... [--store DIR] [--yes]', options: ['--set', '--store', '--yes', '--wait'] },
+  gc: { usage: '<pipeline>... [--store DIR] [--keep-within DURATION] [--yes]', options: ['--set', '--store', '--keep-within', '--yes', '--wait'] },
   doctor: { usage: '[--store DIR] [--queue URL]', options: ['--store', '--queue'] },
   worker: { usage: '--queue URL --store DIR [--jobs N] [--name NAME] [--idle-exit DURATION]', options: ['--queue', '--store', '--jobs', '--name', '--idle-exit'] },
   results: { usage: '<pipeline> [--format table|csv|json|markdown] [--sort COLUMN] [--set ...] [--store DIR]', options: ['--set', '--store', '--format', '--sort', '--json'] },
@@ -121,6 +122,7 @@ const OPTIONS = {
   format: { type: 'string' },
   instances: { type: 'boolean' },
   yes: { type: 'boolean' },
+  'keep-within': { type: 'string' },
   verbose: { type: 'boolean' },
   version: { type: 'boolean' },
   executor: { type: 'string' },
@@ -170,7 +172,28 @@ function checkStages(plan: Plan, names: readonly string[], flag: string): void {
 
 async function storeFacts(store: Store, plan: Plan): Promise<StoreFacts> {
   const artifacts = new Map(await Promise.all(plan.instances.map(async (i) => [i.key, await store.state(i.key)] as const)));
-  return { artifacts, previous: await store.readIndex(plan.name) };
+  const { lastFailures } = await fromHistory(store.root, plan.name);
+  return { artifacts, previous: await store.readIndex(plan.name), failed: lastFailures };
+}
+
+/**
+ * What the history says of a pipeline's earlier runs: the instances that failed in its latest
+ * run, and each stage's typical duration. Nothing when there is no history or it cannot be read
+ * (`runs` reports that; planning does not depend on it).
+ */
+async function fromHistory(root: string, pipeline: string): Promise<{ readonly lastFailures: ReadonlyMap<string, { readonly outcome: string; readonly key: string; readonly error: string; readonly run: string }>; readonly durations: ReadonlyMap<string, number> }> {
+  try {
+    const { RunHistory } = await import('../history/history.js');
+    const history = RunHistory.open(root, { create: false });
+    if (history === null) return { lastFailures: new Map(), durations: new Map() };
+    try {
+      return { lastFailures: history.lastFailures(pipeline), durations: history.typicalDurations(pipeline) };
+    } finally {
+      history.close();
+    }
+  } catch {
+    return { lastFailures: new Map(), durations: new Map() };
+  }
 }
 
 function runId(): string {
@@ -233,7 +256,9 @@ async function cmdRun(positionals: readonly string[], values: Values): Promise<n
   });
   const id = runId();
   // On a terminal the live view draws progress and prints the log lines itself.
-  const live = values.json !== true && process.stderr.isTTY === true && process.env['TERM'] !== 'dumb' ? new (await import('./progress.js')).LiveProgress(process.stderr) : undefined;
+  const live = values.json !== true && process.stderr.isTTY === true && process.env['TERM'] !== 'dumb'
+    ? new (await import('./progress.js')).LiveProgress(process.stderr, { priors: (await fromHistory(root, plan.name)).durations })
+    : undefined;
   // With --json, stdout carries the events and stderr the readable lines, as the README says.
   const log = await createLogger({ console: live === undefined, verbose: values.verbose === true, logDir: await store.logDir(), runId: id });
   // Said once the store is known to be usable, so a store problem is the first line.
@@ -277,7 +302,7 @@ async function cmdRun(positionals: readonly string[], values: Values): Promise<n
     const toRun = [...states.values()].filter((s) => s.status === 'run').length;
     const heavy = plan.instances.filter((i) => i.type.heavy && states.get(i.id)?.status === 'run');
     runner.prepare?.({ heavy: heavy.length, numeric: heavy.some((i) => i.type.numeric === true) });
-    emit({ event: 'run-start', time: Date.now(), run: id, pipeline: plan.name, jobs, backend: plan.backend, store: root, instances: plan.instances.length, toRun });
+    emit({ event: 'run-start', time: Date.now(), run: id, pipeline: plan.name, jobs, backend: plan.backend, store: root, instances: plan.instances.length, selected: [...states.values()].filter((s) => s.status !== 'not-selected').length, toRun });
     const result = await schedule(plan, states, store, runner, emit, { jobs, keepGoing: values['keep-going'] === true, signal: controller.signal });
     const { publishOutputs } = await import('../executor/publish.js');
     for (const p of await publishOutputs(plan, pipeline, store)) emit({ event: 'published', time: Date.now(), ...p });
@@ -340,25 +365,29 @@ async function cmdSchema(positionals: readonly string[]): Promise<number> {
 
 async function cmdGc(positionals: readonly string[], values: Values): Promise<number> {
   if (positionals.length === 0) throw new UsageError('seedflow gc takes the pipeline files whose artifacts to keep');
+  const { doomedArtifacts, doomedRow, formatBytes, recentKeys } = await import('./gc.js');
+  const within = parseDuration(values['keep-within'] ?? '30d', '--keep-within');
   const store = new Store(storeRoot(values, values.yes === true ? 'write' : 'read', positionals[0]), { readOnly: values.yes !== true });
   const keep = new Set<string>();
   for (const file of positionals) {
     const { plan } = await preparePlan({ file, sets: values.set ?? [], store, allowDownload: false, log: (_, m) => err(m), moduleRoots: moduleRoots(values) });
     for (const i of plan.instances) keep.add(i.key);
   }
+  const now = Date.now();
+  const recent = recentKeys(store.root, positionals, now - within, (m) => err(`seedflow: warning: ${m}`));
+  for (const key of recent.keys) keep.add(key);
   const release = values.yes ? await store.lock(`seedflow gc`, { wait: values.wait === true }) : async () => {};
   try {
-    const doomed = (await store.keys()).filter((k) => !keep.has(k));
-    let bytes = 0;
-    for (const key of doomed) bytes += await store.size(key);
-    const mb = (bytes / 1e6).toFixed(1);
+    const doomed = await doomedArtifacts(store, keep, now);
+    const size = formatBytes(doomed.reduce((sum, d) => sum + d.bytes, 0));
+    const kept = `kept: what ${positionals.length === 1 ? 'the pipeline reaches' : 'the pipelines reach'} now, and what ${recent.runs} of ${positionals.length === 1 ? 'its' : 'their'} runs used in the last ${values['keep-within'] ?? '30d'} (--keep-within)`;
+    if (doomed.length > 0) out(table([['KEY', 'INSTANCE', 'SIZE', 'MADE'], ...doomed.map(doomedRow)]));
     if (!values.yes) {
-      for (const key of doomed) out(`would remove ${shortKey(key)}`);
-      out(`${doomed.length} artifacts (${mb} MB) are reached by none of the given pipelines; run again with --yes to remove them`);
+      out(`${doomed.length} artifacts (${size}) would be removed; ${kept}; run again with --yes to remove them`);
       return EXIT.ok;
     }
-    for (const key of doomed) await store.remove(key);
-    out(`removed ${doomed.length} artifacts (${mb} MB)`);
+    for (const d of doomed) await store.remove(d.key);
+    out(`removed ${doomed.length} artifacts (${size}); ${kept}`);
     return EXIT.ok;
   } finally {
     await release();

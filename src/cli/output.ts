@@ -68,7 +68,7 @@ function seconds(ms: number): string {
 export function describeEvent(event: RunEvent): { level: 'info' | 'warn' | 'error' | 'debug'; text: string } | null {
   switch (event.event) {
     case 'run-start':
-      return { level: 'info', text: `seedflow: ${event.pipeline}: ${event.instances} instances, ${event.instances - event.toRun} cached, ${event.toRun} to run, ${event.jobs} job${event.jobs === 1 ? '' : 's'}${event.backend === 'none' ? '' : `, TensorFlow backend ${describeCompute(event.backend)}`} (store ${event.store})` };
+      return { level: 'info', text: `seedflow: ${event.pipeline}: ${event.selected < event.instances ? `${event.selected} of ${event.instances} instances selected (--only)` : `${event.instances} instances`}, ${event.selected - event.toRun} cached, ${event.toRun} to run, ${event.jobs} job${event.jobs === 1 ? '' : 's'}${event.backend === 'none' ? '' : `, TensorFlow backend ${describeCompute(event.backend)}`} (store ${event.store})` };
     case 'stage-start':
       return { level: 'info', text: `  ▶ ${event.id}${event.where === 'process' ? '' : ` (${event.where})`}` };
     case 'progress': {

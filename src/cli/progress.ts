@@ -37,10 +37,20 @@ export class ProgressModel {
   readonly durations = new Map<string, number[]>();
   private readonly stageOf = new Map<string, string>();
 
+  /**
+   * `priors`: a typical duration of one instance of each stage, from earlier
+   * runs of the pipeline (the history). The first instances of a run are a
+   * poor sample; the prior weighs as PRIOR_WEIGHT of them, so the ETA does
+   * not swing while they finish.
+   */
+  constructor(private readonly priors: ReadonlyMap<string, number> = new Map()) {}
+
   /** Updates the model with one event. */
   apply(event: RunEvent): void {
     switch (event.event) {
       case 'instance':
+        // Instances left out by --only are not part of this run's work.
+        if (event.status === 'not-selected') return;
         this.total++;
         this.stageOf.set(event.id, event.stage);
         if (event.status === 'cached') this.cached++;
@@ -112,8 +122,10 @@ export class ProgressModel {
    * the mean of every finished execution (a rough guess beats no ETA).
    */
   private estimate(stage: string, now: number): number | undefined {
-    const finished = this.durations.get(stage);
-    if (finished !== undefined && finished.length > 0) return mean(finished);
+    const finished = this.durations.get(stage) ?? [];
+    const prior = this.priors.get(stage);
+    if (prior !== undefined) return (finished.reduce((a, b) => a + b, 0) + PRIOR_WEIGHT * prior) / (finished.length + PRIOR_WEIGHT);
+    if (finished.length > 0) return mean(finished);
     const projections = [...this.running.values()].filter((r) => r.stage === stage).map((r) => projectedTotal(r, now)).filter((t): t is number => t !== undefined);
     if (projections.length > 0) return mean(projections);
     const all = [...this.durations.values()].flat();
@@ -143,6 +155,9 @@ export class ProgressModel {
     return Math.max(longest, work / Math.max(1, this.jobs));
   }
 }
+
+/** How many of this run's instances one stage's duration from the history counts as. */
+const PRIOR_WEIGHT = 3;
 
 function mean(values: readonly number[]): number {
   return values.reduce((a, b) => a + b, 0) / values.length;
@@ -191,17 +206,20 @@ export function renderProgress(model: ProgressModel, options: { readonly now: nu
   const finished = model.done + model.cached + model.failed + model.skipped + model.interrupted;
   const elapsed = model.started === undefined ? 0 : now - model.started;
   const eta = model.eta(now);
-  const head = [
-    `${model.pipeline || 'run'}: ${finished}/${model.total}`,
-    `${model.done} done`,
-    `${model.running.size} running`,
-    `${model.cached} cached`,
-    `${model.failed} failed`,
-    ...(model.skipped > 0 ? [`${model.skipped} skipped`] : []),
-    `${model.waitingCount} waiting`,
-    formatDuration(elapsed),
-    model.running.size + model.waitingCount === 0 ? 'ETA 0 s' : eta === undefined ? 'ETA …' : `ETA ${formatDuration(eta)}`,
-  ].join(' · ');
+  // Each part with the rank at which it is dropped when the line is too wide (the ETA and the count stay).
+  const parts: [string, number][] = [
+    [`${model.pipeline || 'run'}: ${finished}/${model.total}`, 0],
+    [`${model.done} done`, 4],
+    [`${model.running.size} running`, 6],
+    [`${model.cached} cached`, 2],
+    [`${model.failed} failed`, model.failed > 0 ? 7 : 3],
+    ...(model.skipped > 0 ? [[`${model.skipped} skipped`, 5] as [string, number]] : []),
+    [`${model.waitingCount} waiting`, 1],
+    [formatDuration(elapsed), 8],
+    [model.running.size + model.waitingCount === 0 ? 'ETA 0 s' : eta === undefined ? 'ETA …' : `ETA ${formatDuration(eta)}`, 0],
+  ];
+  let head = parts.map(([p]) => p).join(' · ');
+  for (let rank = 1; rank <= 8 && [...head].length > width - 1; rank++) head = parts.filter(([, r]) => r === 0 || r > rank).map(([p]) => p).join(' · ');
   const barWidth = Math.max(10, Math.min(40, width - 10));
   const fraction = model.total === 0 ? 0 : finished / model.total;
   const lines = [head, `${bar(fraction, barWidth)} ${Math.floor(fraction * 100)}%`];
@@ -234,14 +252,16 @@ export interface LiveStream {
  * above it, like a log.
  */
 export class LiveProgress {
-  private readonly model = new ProgressModel();
   private drawn = 0;
   private last = 0;
   private timer: NodeJS.Timeout | undefined;
   private readonly ticker: NodeJS.Timeout;
   private closed = false;
 
-  constructor(private readonly stream: LiveStream, private readonly options: { readonly intervalMs?: number; readonly clock?: () => number } = {}) {
+  private readonly model: ProgressModel;
+
+  constructor(private readonly stream: LiveStream, private readonly options: { readonly intervalMs?: number; readonly clock?: () => number; readonly priors?: ReadonlyMap<string, number> } = {}) {
+    this.model = new ProgressModel(options.priors);
     this.ticker = setInterval(() => this.draw(), 1000);
     // The ticker must not keep the process alive after the run.
     this.ticker.unref();

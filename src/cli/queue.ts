@@ -9,11 +9,11 @@ import { QueueError } from '../executor/queue-error.js';
 /** A command-line value the queue commands cannot use; the message names the flag. */
 export class QueueUsageError extends Error {}
 
-/** Reads a duration: `500ms`, `30s`, `5m`, `1h`, or a number of seconds. */
+/** Reads a duration: `500ms`, `30s`, `5m`, `1h`, `7d`, or a number of seconds. */
 export function parseDuration(text: string, flag: string): number {
-  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
-  if (match === null) throw new QueueUsageError(`${flag} must be a duration such as 30s, 5m or 500ms, got "${text}"`);
-  const scale = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(match[2] ?? 's') as 'ms' | 's' | 'm' | 'h'];
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(text.trim());
+  if (match === null) throw new QueueUsageError(`${flag} must be a duration such as 30s, 5m, 7d or 500ms, got "${text}"`);
+  const scale = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[(match[2] ?? 's') as 'ms' | 's' | 'm' | 'h' | 'd'];
   return Math.round(Number(match[1]) * scale);
 }
 

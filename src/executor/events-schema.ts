@@ -34,9 +34,9 @@ const counts = { type: 'object', additionalProperties: { type: 'integer', minimu
 
 /** One schema per event: a mapped type, so a new event fails to compile until it is described. */
 const EVENTS: { readonly [E in RunEvent['event']]: Schema } = {
-  'run-start': object({ event: { const: 'run-start' }, time, run: text, pipeline: text, jobs: { type: 'integer', minimum: 1 }, backend: text, store: text, instances: { type: 'integer', minimum: 0 }, toRun: { type: 'integer', minimum: 0 } }),
+  'run-start': object({ event: { const: 'run-start' }, time, run: text, pipeline: text, jobs: { type: 'integer', minimum: 1 }, backend: text, store: text, instances: { type: 'integer', minimum: 0 }, selected: { type: 'integer', minimum: 0, description: 'Instances selected by --only (all of them without it).' }, toRun: { type: 'integer', minimum: 0 } }, ['selected']),
   instance: object({ event: { const: 'instance' }, time, id, stage: text, matrix, key, status: { enum: ['cached', 'run', 'not-selected'] }, reasons: { type: 'array', items: text } }),
-  'stage-start': object({ event: { const: 'stage-start' }, time, id, stage: text, key, where: { enum: ['process', 'worker'] } }),
+  'stage-start': object({ event: { const: 'stage-start' }, time, id, stage: text, key, where: { enum: ['process', 'worker', 'queue'] } }),
   progress: object({
     event: { const: 'progress' }, time, id,
     progress: object({ unit: text, step: { type: 'number' }, total: { type: 'number' }, metrics: { type: 'object', additionalProperties: { type: 'number' } } }, ['total', 'metrics']),

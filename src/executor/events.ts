@@ -14,7 +14,7 @@ export type EndStatus = 'done' | 'failed' | 'interrupted' | 'skipped';
  * The human view prints the same events; `time` is milliseconds since the epoch.
  */
 export type RunEvent =
-  | { readonly event: 'run-start'; readonly time: number; readonly run: string; readonly pipeline: string; readonly jobs: number; readonly backend: string; readonly store: string; readonly instances: number; readonly toRun: number }
+  | { readonly event: 'run-start'; readonly time: number; readonly run: string; readonly pipeline: string; readonly jobs: number; readonly backend: string; readonly store: string; readonly instances: number; readonly selected: number; readonly toRun: number }
   | { readonly event: 'instance'; readonly time: number; readonly id: string; readonly stage: string; readonly matrix: Readonly<Record<string, JsonValue>>; readonly key: string; readonly status: 'cached' | 'run' | 'not-selected'; readonly reasons: readonly string[] }
   | { readonly event: 'stage-start'; readonly time: number; readonly id: string; readonly stage: string; readonly key: string; readonly where: 'process' | 'worker' | 'queue' }
   | { readonly event: 'progress'; readonly time: number; readonly id: string; readonly progress: StageProgress }

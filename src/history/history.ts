@@ -225,6 +225,35 @@ export class RunHistory {
     return toRun(only);
   }
 
+  /**
+   * The median duration of one execution of each stage, by stage id, over the
+   * last `runs` runs of a pipeline (for the live view's ETA).
+   */
+  typicalDurations(pipeline: string, runs = 20): Map<string, number> {
+    const rows = this.db.prepare(`SELECT s.stage AS stage, s.duration_ms AS ms FROM stages s
+      JOIN (SELECT id FROM runs WHERE pipeline = ? ORDER BY started DESC LIMIT ?) r ON s.run_id = r.id
+      WHERE s.outcome = 'done' AND s.duration_ms IS NOT NULL`).all(pipeline, runs) as { stage: string; ms: number }[];
+    const byStage = new Map<string, number[]>();
+    for (const row of rows) byStage.set(row.stage, [...(byStage.get(row.stage) ?? []), row.ms]);
+    return new Map([...byStage].map(([stage, list]) => {
+      const sorted = list.sort((a, b) => a - b);
+      const mid = Math.floor(sorted.length / 2);
+      return [stage, sorted.length % 2 === 1 ? sorted[mid] ?? 0 : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2];
+    }));
+  }
+
+  /**
+   * The instances that failed, were skipped or were interrupted in the latest
+   * run of a pipeline (by name), by instance id, with that outcome, the key
+   * they had and the first line of their error.
+   */
+  lastFailures(pipeline: string): Map<string, { readonly outcome: string; readonly key: string; readonly error: string; readonly run: string }> {
+    const latest = this.db.prepare('SELECT id FROM runs WHERE pipeline = ? ORDER BY started DESC, id DESC LIMIT 1').get(pipeline) as { id: string } | undefined;
+    if (latest === undefined) return new Map();
+    const rows = this.db.prepare("SELECT id, key, outcome, error FROM stages WHERE run_id = ? AND outcome IN ('failed', 'skipped', 'interrupted')").all(latest.id) as { id: string; key: string; outcome: string; error: string | null }[];
+    return new Map(rows.map((r) => [r.id, { outcome: r.outcome, key: r.key, error: (r.error ?? '').split('\n')[0] ?? '', run: latest.id }]));
+  }
+
   /** The stage instances of a run, in plan order. */
   stages(runId: string): StageRecord[] {
     return (this.db.prepare('SELECT * FROM stages WHERE run_id = ? ORDER BY seq').all(runId) as StageRow[]).map(toStage);

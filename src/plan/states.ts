@@ -14,6 +14,8 @@ export type InstanceState =
 export interface StoreFacts {
   readonly artifacts: ReadonlyMap<string, ArtifactState>;
   readonly previous: ReadonlyMap<string, IndexEntry>;
+  /** Instances that failed, were skipped or interrupted in the pipeline's latest run, by instance id, with the key they had then (from the history). */
+  readonly failed?: ReadonlyMap<string, { readonly outcome: string; readonly key: string; readonly error: string; readonly run: string }>;
 }
 
 /** Selections from the command line. */
@@ -79,7 +81,11 @@ export function decide(plan: Plan, facts: StoreFacts, selection: Selection): Map
     } else if (artifact.state === 'damaged') {
       states.set(instance.id, { status: 'run', reasons: [`artifact damaged (${artifact.reason})`] });
     } else {
-      states.set(instance.id, { status: 'run', reasons: whyMissing(instance, facts.previous.get(instance.id), owner) });
+      const failed = facts.failed?.get(instance.id);
+      const reasons = failed !== undefined && failed.key === instance.key
+        ? [`${failed.outcome} in the last run, ${failed.run}${failed.error === '' ? '' : `: ${failed.error}`}`]
+        : whyMissing(instance, facts.previous.get(instance.id), owner);
+      states.set(instance.id, { status: 'run', reasons });
     }
   }
   return states;
