@@ -187,4 +187,44 @@ describe('faults', () => {
       spawnSync('umount', [mountPoint]);
     }
   });
+
+  it('a disk that fills while a stage writes its output fails that stage with the reason, exit 2, and nothing half-published', async (t) => {
+    const rig = await Rig.create();
+    // A stage that writes `mb` megabytes into its output: more than the disk has left.
+    await rig.write('big.mjs', `import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+export const stage = { name: 'big', version: 1, schema: { type: 'object', properties: { mb: { type: 'number' } } },
+  async run(_inputs, params, ctx) { await writeFile(join(ctx.outDir, 'big.bin'), Buffer.alloc(params.mb * 1048576, 7)); return { metrics: {}, timings: {} }; } };
+`);
+    await rig.write('p.yaml', `name: big\nstages:\n  first: { uses: ${STAGES}/count.mjs, with: { log: invocations.log, value: 1 } }\n  big: { uses: ./big.mjs, needs: [first], with: { mb: 3 } }\n`);
+    const mountPoint = join(rig.dir, 'small');
+    await rig.write('small/.keep', '');
+    const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', mountPoint]);
+    if (mounted.status !== 0) {
+      assert.notEqual(process.env['CI'], 'true', `CI must be able to mount a tmpfs: ${mounted.stderr.toString()}`);
+      t.skip('mounting a tmpfs is not permitted here');
+      return;
+    }
+    try {
+      // 2 MB taken: room for the store's own files and the first stage, not for the 3 MB output.
+      const filler = join(mountPoint, 'filler');
+      spawnSync('dd', ['if=/dev/zero', `of=${filler}`, 'bs=64k', 'count=32']);
+      const result = await rig.run(['run', 'p.yaml', '--store', 'small/store', '--json']);
+      assertNoStack(result, 'run on a disk that fills');
+      assert.equal(result.code, 2, result.stderr);
+      const end = result.events.find((e) => e.event === 'stage-end' && e.id === 'big');
+      assert.ok(end?.event === 'stage-end' && end.failure?.reason === 'disk', JSON.stringify(end));
+      assert.match(result.stderr, /big failed: no space left on the device[\s\S]*hint: free some space/);
+      assert.match(result.stderr, /seedflow: no space left on the device; the run stopped/);
+      assert.equal(result.events.find((e) => e.event === 'stage-end' && e.id === 'first')?.event, 'stage-end');
+      assert.equal(await verifyAll(join(mountPoint, 'store')), 1, 'only the first stage\'s artifact is published, and it verifies');
+      await rm(filler);
+      const again = await rig.run(['run', 'p.yaml', '--store', 'small/store', '--json']);
+      assert.equal(again.code, 0, again.stderr);
+      assert.deepEqual(again.events.flatMap((e) => (e.event === 'stage-end' ? [e.id] : [])), ['big']);
+      assert.equal(await verifyAll(join(mountPoint, 'store')), 2);
+    } finally {
+      spawnSync('umount', [mountPoint]);
+    }
+  });
 });

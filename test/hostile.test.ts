@@ -33,6 +33,7 @@ const ROWS: readonly Row[] = [
   { name: 'needs named like Object\'s properties', yaml: 'name: h\nstages:\n  a: { uses: split, needs: [constructor, __proto__] }\n', args: ['validate', 'p.yaml'], expect: /p\.yaml:3:29 error: stage "a" needs unknown stage "constructor"[\s\S]*p\.yaml:3:42 error: stage "a" needs unknown stage "__proto__"/ },
   { name: 'a module that is a device', yaml: 'name: h\nstages:\n  a: { uses: /dev/zero }\n', args: ['validate', 'p.yaml'], expect: /p\.yaml:3:14 error: stage "a": local stage module "\/dev\/zero" is not a regular file/ },
   { name: 'a module outside the pipeline\'s folder', yaml: 'name: h\nstages:\n  a: { uses: ../outside.mjs }\n', args: ['validate', 'p.yaml'], expect: /p\.yaml:3:14 error: stage "a": local stage module "\.\.\/outside\.mjs" is outside the pipeline's folder[\s\S]*--allow-modules/ },
+  { name: 'data files that are devices', yaml: 'name: h\nstages:\n  d: { uses: dataset, with: { name: csv, train: /dev/zero, test: /dev/urandom, classes: 10, shape: [28, 28] } }\n', args: ['plan', 'p.yaml'], expect: /p\.yaml:3:\d+ error: stage "d": CSV file \/dev\/zero: a character device, not a regular file/ },
   { name: 'a pipeline that is a device', args: ['validate', '/dev/zero'], expect: /\/dev\/zero:1:1 error: cannot read the pipeline file: it is a character device, not a regular file/ },
   { name: 'a pipeline that is a folder', args: ['validate', '.'], expect: /\.:1:1 error: cannot read the pipeline file: it is a folder/ },
   { name: 'a matrix of 160,000 combinations', yaml: bigMatrix, args: ['validate', 'p.yaml'], expect: /p\.yaml:2:1 error: the matrix has 160,000 combinations \(a: 20 × b: 20 × c: 20 × d: 20\), more than the limit of 10,000/ },
@@ -60,6 +61,19 @@ describe('hostile input', () => {
       assert.ok(inSub.stderr.length < 100_000, `printed ${inSub.stderr.length} characters`);
     });
   }
+
+  it('IDX files that are FIFOs are named as such and never opened', async () => {
+    const rig = await Rig.create();
+    await mkdir(join(rig.dir, 'data'));
+    for (const name of ['train-images-idx3-ubyte', 'train-labels-idx1-ubyte', 't10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte']) {
+      assert.equal(spawnSync('mkfifo', [join(rig.dir, 'data', name)]).status, 0);
+    }
+    await rig.write('p.yaml', 'name: h\nstages:\n  d: { uses: dataset, with: { path: data } }\n');
+    // A FIFO opened for reading would wait for a writer forever: the run must answer at once.
+    const result = runIn(rig.dir, ['run', 'p.yaml']);
+    assert.equal(result.code, 2, result.stderr);
+    assert.match(result.stderr, /p\.yaml:3:\d+ error: stage "d": Fashion-MNIST was not found[\s\S]*train-images-idx3-ubyte \(a FIFO, not a regular file\)/);
+  });
 
   it('a valid file with many aliases is valid', async () => {
     const rig = await Rig.create();

@@ -47,7 +47,7 @@ describe('the Overhead-MNIST pipeline', () => {
     const rig = await Rig.create();
     const result = await rig.run(['plan', join(ROOT, 'pipelines', 'overhead-mnist.yaml'), '--store', join(rig.dir, 'store'), '--set', `train_csv=${join(rig.dir, 'nope.csv')}`]);
     assert.equal(result.code, 2);
-    assert.match(result.stderr, /overhead-mnist\.yaml:\d+:\d+ error: stage "data": CSV file .*nope\.csv does not exist/);
+    assert.match(result.stderr, /overhead-mnist\.yaml:\d+:\d+ error: stage "data": CSV file .*nope\.csv: not found/);
     assert.ok((await readFile(join(ROOT, 'README.md'), 'utf8')).includes('overhead-mnist'));
   });
 });

@@ -6,6 +6,7 @@ import { Store, StoreFileError, StoreLockedError } from '../cache/store.js';
 import { DiagnosticError, suggest } from '../errors/diagnostic.js';
 import { checkPipeline, preparePlan } from '../executor/prepare.js';
 import type { RunEvent } from '../executor/events.js';
+import { describeFailure } from '../executor/failure.js';
 import { SEEDFLOW_VERSION } from '../executor/task.js';
 import { InstanceGraph } from '../plan/instance-graph.js';
 import { decide, selects, type StoreFacts } from '../plan/states.js';
@@ -280,7 +281,10 @@ async function cmdRun(positionals: readonly string[], values: Values): Promise<n
   process.on('SIGTERM', onSignal);
   // Opened after emit is defined, since opening may warn through it.
   let recorder: import('../history/recorder.js').HistoryRecorder | null = null;
+  // A stage that failed because the disk refused a write: the run then ends with exit 2, as any full disk does.
+  let diskFull: string | undefined;
   const emit = (event: RunEvent): void => {
+    if (event.event === 'stage-end' && event.failure?.reason === 'disk') diskFull ??= describeFailure(event.failure).message;
     if (values.json) out(JSON.stringify(event));
     const line = describeEvent(event);
     log.logger.log(line?.level ?? 'debug', line?.text ?? event.event, event);
@@ -310,6 +314,10 @@ async function cmdRun(positionals: readonly string[], values: Values): Promise<n
     if (queued?.lostReason != null) {
       err(`seedflow: ${queued.lostReason}; the run stopped (published artifacts are whole)\n  hint: once Redis is back, run again: it resumes from the cache`);
       return EXIT.queueLost;
+    }
+    if (result.status === 'failed' && diskFull !== undefined) {
+      err(`seedflow: ${diskFull}; the run stopped (published artifacts are whole)\n  hint: free some space (or use --store on another disk) and run again: completed stages are cached`);
+      return EXIT.invalid;
     }
     return result.status === 'success' ? EXIT.ok : result.status === 'interrupted' ? EXIT.interrupted : EXIT.stageFailed;
   } finally {

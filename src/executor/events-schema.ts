@@ -20,6 +20,7 @@ function object(properties: Record<string, unknown>, optional: readonly string[]
 const FAILURES: { readonly [R in Failure['reason']]: Schema } = {
   'stage-threw': object({ reason: { const: 'stage-threw' }, message: text, stack: text }, ['stack']),
   'user-error': object({ reason: { const: 'user-error' }, message: text, hint: text }, ['hint']),
+  disk: object({ reason: { const: 'disk' }, message: text, path: text }, ['path']),
   'input-damaged': object({ reason: { const: 'input-damaged' }, input: id, key, detail: text }),
   refused: object({ reason: { const: 'refused' }, message: text, hint: text }, ['hint']),
   'worker-lost': object({ reason: { const: 'worker-lost' }, detail: text }),

@@ -1,9 +1,11 @@
 import { StageUserError } from '../stages/types.js';
+import { describeFsError } from '../util/files.js';
 
 /** Every reason a stage instance can fail to produce its artifact in a run. */
 export const FAILURE_REASONS = [
   'stage-threw',
   'user-error',
+  'disk',
   'input-damaged',
   'refused',
   'worker-lost',
@@ -26,6 +28,18 @@ export interface UserFailure {
   readonly message: string;
   readonly hint?: string;
 }
+
+/** The disk refused a write (full, over quota, read-only) while the stage ran or its output was published. */
+export interface DiskFailure {
+  readonly reason: 'disk';
+  /** "no space left on the device". */
+  readonly message: string;
+  /** The file or folder being written, when the system named it. */
+  readonly path?: string;
+}
+
+/** Error codes that mean the disk, not the stage, is at fault. */
+const DISK_CODES: ReadonlySet<string> = new Set(['ENOSPC', 'EDQUOT', 'EROFS']);
 
 /** An artifact the task reads (or the one it would publish over) does not verify. */
 export interface InputDamaged {
@@ -77,7 +91,7 @@ export interface Interrupted {
  * boundaries. Consumers switch on `reason` exhaustively, so a new reason fails
  * to compile wherever it is not handled.
  */
-export type Failure = StageThrew | UserFailure | InputDamaged | Refused | WorkerLost | DependencyFailed | RunStopping | NotSelected | Interrupted;
+export type Failure = StageThrew | UserFailure | DiskFailure | InputDamaged | Refused | WorkerLost | DependencyFailed | RunStopping | NotSelected | Interrupted;
 
 /** Thrown by runners and executors when a task fails; carries the failure as data. */
 export class TaskError extends Error {
@@ -96,6 +110,11 @@ export function toFailure(error: unknown): Failure {
     const hint: unknown = (error as Error & { hint?: unknown }).hint;
     return { reason: 'user-error', message: error.message, ...(typeof hint === 'string' ? { hint } : {}) };
   }
+  const code = (error as NodeJS.ErrnoException | null)?.code;
+  if (error instanceof Error && typeof code === 'string' && DISK_CODES.has(code)) {
+    const path = (error as NodeJS.ErrnoException).path;
+    return { reason: 'disk', message: describeFsError(error), ...(typeof path === 'string' ? { path } : {}) };
+  }
   if (error instanceof Error) return { reason: 'stage-threw', message: error.message, ...(error.stack !== undefined ? { stack: error.stack } : {}) };
   return { reason: 'stage-threw', message: String(error) };
 }
@@ -107,6 +126,8 @@ export function describeFailure(failure: Failure): { readonly message: string; r
       return { message: failure.message, hint: 'this looks like a bug in the stage; the run log in the store has the stack' };
     case 'user-error':
       return failure.hint === undefined ? { message: failure.message } : { message: failure.message, hint: failure.hint };
+    case 'disk':
+      return { message: `${failure.message}${failure.path === undefined ? '' : `: ${failure.path}`}`, hint: 'free some space (or run with --store on another disk) and run again: completed stages are cached' };
     case 'input-damaged':
       return { message: `artifact of ${failure.input} is damaged (${failure.detail}); it was moved aside`, hint: 'run again to recompute it' };
     case 'refused':
@@ -129,6 +150,7 @@ export function endStatusOf(failure: Failure): 'failed' | 'skipped' | 'interrupt
   switch (failure.reason) {
     case 'stage-threw':
     case 'user-error':
+    case 'disk':
     case 'input-damaged':
     case 'refused':
     case 'worker-lost':

@@ -6,6 +6,7 @@ import { basename, isAbsolute, join, resolve } from 'node:path';
 import { finished } from 'node:stream/promises';
 import { readIdxImages, readIdxLabels } from '../ml/idx.js';
 import { ndarray } from '../util/npy.js';
+import { describeFsError, kindOf } from '../util/files.js';
 import { readCsv } from './csv.js';
 import { StageUserError } from './types.js';
 import type { ResolveOptions, StageType } from './types.js';
@@ -109,10 +110,16 @@ export interface LocateOptions extends ResolveOptions {
 }
 
 async function isFile(file: string): Promise<boolean> {
+  return (await notRegular(file)) === null;
+}
+
+/** Why `file` cannot be read as data (`not found`, `a FIFO, not a regular file`...), or null when it is a regular file. */
+async function notRegular(file: string): Promise<string | null> {
   try {
-    return (await stat(file)).isFile();
-  } catch {
-    return false;
+    const info = await stat(file);
+    return info.isFile() ? null : `${kindOf(info)}, not a regular file`;
+  } catch (error) {
+    return describeFsError(error);
   }
 }
 
@@ -132,8 +139,12 @@ async function idxFilesIn(dir: string): Promise<{ readonly files: string[] } | {
   for (const name of IDX_FILES) {
     const gz = join(dir, `${name}.gz`);
     const plain = join(dir, name);
-    if (await isFile(gz)) files.push(gz);
-    else if (await isFile(plain)) files.push(plain);
+    const [gzProblem, plainProblem] = [await notRegular(gz), await notRegular(plain)];
+    if (gzProblem === null) files.push(gz);
+    else if (plainProblem === null) files.push(plain);
+    // A file that is there but is no regular file (a FIFO, a device) is named as such: never read.
+    else if (gzProblem !== 'not found') missing.push(`${name}.gz (${gzProblem})`);
+    else if (plainProblem !== 'not found') missing.push(`${name} (${plainProblem})`);
     else missing.push(`${name}[.gz]`);
   }
   return missing.length === 0 ? { files } : { problem: `missing ${missing.join(', ')}` };
@@ -308,7 +319,8 @@ export async function datasetFiles(params: DatasetParams, options: LocateOptions
   if (params.name !== 'csv') return locateIdx(params.name, params.path, options);
   const files = [resolve(options.baseDir, params.train ?? ''), resolve(options.baseDir, params.test ?? '')];
   for (const file of files) {
-    if (!(await isFile(file))) throw new StageUserError(`CSV file ${file} does not exist`);
+    const problem = await notRegular(file);
+    if (problem !== null) throw new StageUserError(`CSV file ${file}: ${problem}`);
   }
   return files;
 }
