@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { describe, it } from 'node:test';
+import { describe, it, type TestContext } from 'node:test';
 import { Store } from '../src/cache/store.js';
 import { Random } from '../src/util/random.js';
 import { CLI, collect, Rig, STAGES, type CliResult } from './support/rig.js';
@@ -53,6 +53,26 @@ async function results(rig: Rig, keys: Record<string, string>, store = 'artifact
 
 function assertNoStack(result: CliResult, what: string): void {
   assert.doesNotMatch(result.stderr, /internal error|\n\s+at .+:\d+:\d+\)?\n/, `${what} printed a stack:\n${result.stderr}`);
+}
+
+/**
+ * Runs `body` with a 4 MB tmpfs mounted at `small/` in the rig, unmounting it after. Where mounting
+ * is not permitted the test is skipped, except in CI, which must be able to.
+ */
+async function onSmallDisk(rig: Rig, t: TestContext, body: (mountPoint: string) => Promise<void>): Promise<void> {
+  const mountPoint = join(rig.dir, 'small');
+  await rig.write('small/.keep', '');
+  const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', mountPoint]);
+  if (mounted.status !== 0) {
+    assert.notEqual(process.env['CI'], 'true', `CI must be able to mount a tmpfs: ${mounted.stderr.toString()}`);
+    t.skip('mounting a tmpfs is not permitted here');
+    return;
+  }
+  try {
+    await body(mountPoint);
+  } finally {
+    spawnSync('umount', [mountPoint]);
+  }
 }
 
 describe('faults', () => {
@@ -162,15 +182,7 @@ describe('faults', () => {
   it('a full disk under the store gives a clear message, no stack, and a later run with space completes', async (t) => {
     const rig = await Rig.create();
     await rig.write('p.yaml', pipeline(rig));
-    const mountPoint = join(rig.dir, 'small');
-    await rig.write('small/.keep', '');
-    const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', mountPoint]);
-    if (mounted.status !== 0) {
-      assert.notEqual(process.env['CI'], 'true', `CI must be able to mount a tmpfs: ${mounted.stderr.toString()}`);
-      t.skip('mounting a tmpfs is not permitted here');
-      return;
-    }
-    try {
+    await onSmallDisk(rig, t, async (mountPoint) => {
       // Fill the file system, then run on it.
       const filler = join(mountPoint, 'filler');
       spawnSync('dd', ['if=/dev/zero', `of=${filler}`, 'bs=4k', 'count=1000']);
@@ -183,9 +195,7 @@ describe('faults', () => {
       const run = await rig.run(['run', 'p.yaml', '--store', 'small/store']);
       assert.equal(run.code, 0, run.stderr);
       assert.equal(await verifyAll(join(mountPoint, 'store')), 9, run.stderr);
-    } finally {
-      spawnSync('umount', [mountPoint]);
-    }
+    });
   });
 
   it('a disk that fills while a stage writes its output fails that stage with the reason, exit 2, and nothing half-published', async (t) => {
@@ -197,15 +207,7 @@ export const stage = { name: 'big', version: 1, schema: { type: 'object', proper
   async run(_inputs, params, ctx) { await writeFile(join(ctx.outDir, 'big.bin'), Buffer.alloc(params.mb * 1048576, 7)); return { metrics: {}, timings: {} }; } };
 `);
     await rig.write('p.yaml', `name: big\nstages:\n  first: { uses: ${STAGES}/count.mjs, with: { log: invocations.log, value: 1 } }\n  big: { uses: ./big.mjs, needs: [first], with: { mb: 3 } }\n`);
-    const mountPoint = join(rig.dir, 'small');
-    await rig.write('small/.keep', '');
-    const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', mountPoint]);
-    if (mounted.status !== 0) {
-      assert.notEqual(process.env['CI'], 'true', `CI must be able to mount a tmpfs: ${mounted.stderr.toString()}`);
-      t.skip('mounting a tmpfs is not permitted here');
-      return;
-    }
-    try {
+    await onSmallDisk(rig, t, async (mountPoint) => {
       // 2 MB taken: room for the store's own files and the first stage, not for the 3 MB output.
       const filler = join(mountPoint, 'filler');
       spawnSync('dd', ['if=/dev/zero', `of=${filler}`, 'bs=64k', 'count=32']);
@@ -223,8 +225,6 @@ export const stage = { name: 'big', version: 1, schema: { type: 'object', proper
       assert.equal(again.code, 0, again.stderr);
       assert.deepEqual(again.events.flatMap((e) => (e.event === 'stage-end' ? [e.id] : [])), ['big']);
       assert.equal(await verifyAll(join(mountPoint, 'store')), 2);
-    } finally {
-      spawnSync('umount', [mountPoint]);
-    }
+    });
   });
 });
