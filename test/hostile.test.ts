@@ -20,6 +20,10 @@ const deep = `name: h\nparams:\n  n: ${'{a: '.repeat(3000)}1${'}'.repeat(3000)}\
 const laughs = `name: h\nx0: &a0 [1,1,1,1,1,1,1,1,1,1]\n${Array.from({ length: 9 }, (_, i) => `x${i + 1}: &a${i + 1} [${Array(10).fill(`*a${i}`).join(',')}]`).join('\n')}\nstages:\n  a: { uses: split }\n`;
 const manyAliases = `name: h\nparams:\n  v: &v 3\nstages:\n  d: { uses: dataset }\n${Array.from({ length: 1500 }, (_, i) => `  s${i}: { uses: split, needs: [d], with: { validation: *v } }`).join('\n')}\n`;
 const bigMatrix = `name: h\nmatrix:\n${['a', 'b', 'c', 'd'].map((a) => `  ${a}: [${Array.from({ length: 20 }, (_, i) => i).join(', ')}]`).join('\n')}\nstages:\n  a: { uses: split }\n`;
+const manyValues = `name: h\nmatrix:\n  k: [${Array.from({ length: 120_000 }, (_, i) => i).join(',')}]\nstages:\n  a: { uses: split }\n`;
+const longValue = `name: h\ndescription: ${'x'.repeat(1_100_000)}\nstages:\n  a: { uses: split }\n`;
+const quotedValues = `name: h\nparams:\n${Array.from({ length: 3 }, (_, i) => `  q${i}: "${'x'.repeat(800_000)}"`).join('\n')}\nstages:\n  a: { uses: split }\n`;
+const manyInstances = `name: h\nmatrix:\n  k: [${Array.from({ length: 100 }, (_, i) => i + 1).join(',')}]\n  j: [${Array.from({ length: 100 }, (_, i) => i + 1).join(',')}]\nstages:\n  d: { uses: dataset }\n${Array.from({ length: 6 }, (_, i) => `  s${i}: { uses: split, needs: [d], with: { validation: "\${{ matrix.k }}", seed: "\${{ matrix.j }}" } }`).join('\n')}\n`;
 const manyErrors = `name: h\nstages:\n${Array.from({ length: 300 }, (_, i) => `  s${i}: { uses: split, with: { nope: 1 } }`).join('\n')}\n`;
 
 const ROWS: readonly Row[] = [
@@ -37,6 +41,10 @@ const ROWS: readonly Row[] = [
   { name: 'a pipeline that is a device', args: ['validate', '/dev/zero'], expect: /\/dev\/zero:1:1 error: cannot read the pipeline file: it is a character device, not a regular file/ },
   { name: 'a pipeline that is a folder', args: ['validate', '.'], expect: /\.:1:1 error: cannot read the pipeline file: it is a folder/ },
   { name: 'a matrix of 160,000 combinations', yaml: bigMatrix, args: ['validate', 'p.yaml'], expect: /p\.yaml:2:1 error: the matrix has 160,000 combinations \(a: 20 × b: 20 × c: 20 × d: 20\), more than the limit of 10,000/ },
+  { name: 'more than 100,000 values', yaml: manyValues, args: ['validate', 'p.yaml'], expect: /p\.yaml:3:\d+ error: the file holds more than 100,000 values/ },
+  { name: 'a value of 1.1 million characters', yaml: longValue, args: ['validate', 'p.yaml'], expect: /p\.yaml:2:14 error: a value of 1,100,000 characters, more than the limit of 1,048,576/ },
+  { name: 'double-quoted values of 2.4 million characters', yaml: quotedValues, args: ['validate', 'p.yaml'], expect: /p\.yaml:5:7 error: double-quoted values hold more than 2,097,152 characters in all/ },
+  { name: 'a grid of more than 50,000 instances', yaml: manyInstances, args: ['validate', 'p.yaml'], expect: /p\.yaml:11:3 error: stage "s4" brings the pipeline to 50,001 instances \(10,000 of its own, over j, k\), more than the limit of 50,000/ },
   { name: '300 errors', yaml: manyErrors, args: ['validate', 'p.yaml'], expect: /… and 250 more not shown\n\n300 errors found/ },
   { name: '--store \'\'', yaml: VALID, args: ['plan', 'p.yaml', '--store', ''], expect: /seedflow: --store is empty: name a folder/ },
   { name: '--store naming a file', yaml: VALID, args: ['plan', 'p.yaml', '--store', 'p.yaml'], expect: /seedflow: --store p\.yaml: \S+p\.yaml is a file, not a folder/ },

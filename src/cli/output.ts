@@ -14,29 +14,39 @@ export const MAX_DIAGNOSTICS_SHOWN = 50;
 
 /** Formats diagnostics with their source lines; `--set` problems show the command-line argument. */
 export function formatDiagnostics(diagnostics: readonly Diagnostic[], sets: readonly string[]): string {
-  const sources = new Map<string, string[]>();
-  const linesOf = (d: Diagnostic): readonly string[] | undefined => {
-    if (d.file === COMMAND_LINE) {
-      const set = sets.find((s) => d.message.startsWith(`--set ${s}:`));
-      return set === undefined ? undefined : [set];
-    }
+  const sources = new Map<string, string>();
+  const lineOf = (d: Diagnostic): string | undefined => {
+    if (d.file === COMMAND_LINE) return sets.find((s) => d.message.startsWith(`--set ${s}:`));
     if (!sources.has(d.file)) {
       try {
         // Only a regular file of a sane size is shown: a device or FIFO named as the pipeline would never end.
         const stat = statSync(d.file);
-        sources.set(d.file, stat.isFile() && stat.size <= 16 * 1024 * 1024 ? readFileSync(d.file, 'utf8').split(/\r?\n/) : []);
+        sources.set(d.file, stat.isFile() && stat.size <= 16 * 1024 * 1024 ? readFileSync(d.file, 'utf8') : '');
       } catch {
-        sources.set(d.file, []);
+        sources.set(d.file, '');
       }
     }
-    return sources.get(d.file);
+    return lineAt(sources.get(d.file) ?? '', d.line);
   };
   const errors = diagnostics.filter((d) => d.severity === 'error').length;
   const shown = diagnostics.slice(0, MAX_DIAGNOSTICS_SHOWN);
-  const body = shown.map((d) => formatDiagnostic(d, linesOf(d))).join('\n\n');
+  const body = shown.map((d) => formatDiagnostic(d, lineOf(d))).join('\n\n');
   const rest = diagnostics.length - shown.length;
   const more = rest > 0 ? `\n\n… and ${rest} more not shown` : '';
   return `${body}${more}\n\n${errors} error${errors === 1 ? '' : 's'} found`;
+}
+
+/** Line `n` (from 1) of a text, found without splitting the whole text into lines. */
+function lineAt(text: string, n: number): string | undefined {
+  let start = 0;
+  for (let i = 1; i < n; i++) {
+    const next = text.indexOf('\n', start);
+    if (next < 0) return undefined;
+    start = next + 1;
+  }
+  if (start > text.length || text === '') return undefined;
+  const end = text.indexOf('\n', start);
+  return text.slice(start, end < 0 ? text.length : end).replace(/\r$/, '');
 }
 
 /** A plain text table with left-aligned columns. */

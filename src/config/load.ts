@@ -5,21 +5,27 @@ import { isPlainObject, type JsonValue } from '../util/json.js';
 import { axisParam } from './overrides.js';
 import { PIPELINE_SCHEMA } from './pipeline-schema.js';
 import { replicateSeeds, type ReplicatesValue } from './replicates.js';
-import { MAX_DEPTH, nonFinite, SourceFile, tooDeep } from './source.js';
+import { MAX_DEPTH, nonFinite, SourceFile, tooDeep, tooLarge } from './source.js';
 import type { LoadedPipeline, MatrixSpec, PipelineSpec, StageSpec } from './spec.js';
 import { validateWithSchema } from './validate-schema.js';
+
+/** A diagnostic at a character offset of a text that was not parsed. */
+function atOffset(file: string, text: string, offset: number, message: string, hint: string): Diagnostic {
+  let line = 1;
+  for (let i = text.indexOf('\n'); i >= 0 && i < offset; i = text.indexOf('\n', i + 1)) line++;
+  return { file, line, column: offset - text.lastIndexOf('\n', offset - 1), length: 1, severity: 'error', message, hint };
+}
 
 /**
  * Parses and checks a pipeline's text against the pipeline schema. Returns
  * the spec, or every problem found, located. Pure: no file system.
  */
 export function parsePipeline(file: string, text: string): { pipeline?: LoadedPipeline; diagnostics: Diagnostic[] } {
+  // Cheap scans first: the parser's time and memory grow with depth, value count and quoted length.
   const deep = tooDeep(text);
-  if (deep !== undefined) {
-    const before = text.slice(0, deep);
-    const line = before.split('\n').length;
-    return { diagnostics: [{ file, line, column: deep - before.lastIndexOf('\n'), length: 1, severity: 'error', message: `values are nested more than ${MAX_DEPTH} levels deep`, hint: 'a pipeline needs a few levels; flatten this value' }] };
-  }
+  if (deep !== undefined) return { diagnostics: [atOffset(file, text, deep, `values are nested more than ${MAX_DEPTH} levels deep`, 'a pipeline needs a few levels; flatten this value')] };
+  const large = tooLarge(text);
+  if (large !== undefined) return { diagnostics: [atOffset(file, text, large.offset, large.message, large.hint)] };
   const source = new SourceFile(file, text);
   const syntax = source.syntaxDiagnostics();
   if (syntax.length > 0) return { diagnostics: syntax };

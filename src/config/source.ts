@@ -1,4 +1,4 @@
-import { LineCounter, isMap, isPair, isScalar, isSeq, parseDocument, visit, type Document, type Node, type Pair } from 'yaml';
+import { Lexer, LineCounter, isMap, isPair, isScalar, isSeq, parseDocument, visit, type Document, type Node, type Pair } from 'yaml';
 import type { Diagnostic } from '../errors/diagnostic.js';
 import { dict } from '../util/dict.js';
 
@@ -7,12 +7,10 @@ export type DocPath = readonly (string | number)[];
 
 /** A parsed YAML file that can say where any value or key came from. */
 export class SourceFile {
-  readonly lines: readonly string[];
   private readonly counter = new LineCounter();
   readonly doc: Document.Parsed;
 
   constructor(readonly file: string, readonly text: string) {
-    this.lines = text.split(/\r?\n/);
     // Duplicate keys are found below in one pass: the parser's own check compares every key of a map with every other.
     this.doc = parseDocument(text, { lineCounter: this.counter, uniqueKeys: false, prettyErrors: false });
   }
@@ -148,6 +146,58 @@ export const MAX_ALIAS_EXPANSION = 100_000;
 /** How deep maps, lists and flow collections may nest in a pipeline. */
 export const MAX_DEPTH = 64;
 
+/** How many values (scalars, aliases, lists, maps and their items and entries) a pipeline may hold: far more than any experiment needs, small enough to parse in about a second. */
+export const MAX_VALUES = 100_000;
+/** How long one value may be, in characters: a long description fits, a file pasted into a string does not. */
+export const MAX_VALUE_LENGTH = 1_048_576;
+
+/** Indicator tokens that each start a node or an entry: lists, maps, items, keys, values and flow separators. */
+const NODE_TOKENS: ReadonlySet<string> = new Set(['[', '{', '-', '?', ':', ',']);
+
+/**
+ * How many characters all double-quoted values may hold together: the parser
+ * builds those strings a character at a time, at about 32 bytes a character.
+ */
+export const MAX_DOUBLE_QUOTED = 2_097_152;
+
+/**
+ * Where a YAML text holds more than MAX_VALUES values, a value longer than
+ * MAX_VALUE_LENGTH or more than MAX_DOUBLE_QUOTED characters in double quotes,
+ * and what to say, or undefined. The parser builds an object of about a
+ * kilobyte for each value, and double-quoted strings character by character:
+ * this scan only tokenizes, in bounded memory, and stops at the first excess,
+ * so a hostile file is refused in well under a second.
+ */
+export function tooLarge(text: string): { readonly offset: number; readonly message: string; readonly hint: string } | undefined {
+  let values = 0;
+  let offset = 0;
+  let quoted = 0;
+  for (const token of new Lexer().lex(text)) {
+    const code = token.charCodeAt(0);
+    // One-character control tokens mark a scalar (0x1f), a document (0x02) or a flow end (0x18); they are not in the text.
+    if (token.length === 1 && (code === 0x1f || code === 0x02 || code === 0x18)) {
+      if (code === 0x1f) values++;
+    } else {
+      // Each of these makes the parser build a node or an entry: an empty one where no scalar follows.
+      if (NODE_TOKENS.has(token) || code === 0x2a /* * alias */ || code === 0x7c /* | */ || code === 0x3e /* > */) values++;
+      if (token.length > MAX_VALUE_LENGTH && code !== 0x23 /* # */) {
+        return { offset, message: `a value of ${token.length.toLocaleString('en-US')} characters, more than the limit of ${MAX_VALUE_LENGTH.toLocaleString('en-US')}`, hint: 'a pipeline holds settings, not data: put large content in a file the stage reads' };
+      }
+      if (code === 0x22 /* " */) {
+        quoted += token.length;
+        if (quoted > MAX_DOUBLE_QUOTED) {
+          return { offset, message: `double-quoted values hold more than ${MAX_DOUBLE_QUOTED.toLocaleString('en-US')} characters in all`, hint: "write long text in single quotes or as a block scalar (|), which are read at once" };
+        }
+      }
+      offset += token.length;
+    }
+    if (values > MAX_VALUES) {
+      return { offset, message: `the file holds more than ${MAX_VALUES.toLocaleString('en-US')} values`, hint: 'a pipeline describes its grid with a matrix, not by writing every instance out; split it, or generate fewer stages' };
+    }
+  }
+  return undefined;
+}
+
 /** A value that contains itself through an alias (`&a [1, *a]`). */
 class RecursiveAliasError extends Error {}
 
@@ -178,8 +228,11 @@ function withoutPrototypes(value: unknown, path: Set<object>): unknown {
 export function tooDeep(text: string): number | undefined {
   const indents: number[] = [];
   let flow = 0;
-  let offset = 0;
-  for (const line of text.split('\n')) {
+  // Line by line without splitting the whole text: a file of millions of short lines stays small.
+  for (let offset = 0, end = 0; offset <= text.length; offset = end + 1) {
+    end = text.indexOf('\n', offset);
+    if (end < 0) end = text.length;
+    const line = text.slice(offset, end);
     const body = line.trimStart();
     const indent = line.length - body.length;
     if (flow === 0 && body !== '' && !body.startsWith('#')) {
@@ -204,7 +257,6 @@ export function tooDeep(text: string): number | undefined {
         flow--;
       }
     }
-    offset += line.length + 1;
   }
   return undefined;
 }

@@ -84,9 +84,8 @@ function clip(text: string, max: number): string {
  * Formats one diagnostic the way compilers do: position, severity and message,
  * the source line with a caret under the culprit, then the hint.
  */
-export function formatDiagnostic(d: Diagnostic, sourceLines?: readonly string[]): string {
+export function formatDiagnostic(d: Diagnostic, line?: string): string {
   const out = [`${d.file}:${d.line}:${d.column} ${d.severity}: ${clip(d.message, MAX_MESSAGE)}`];
-  const line = sourceLines?.[d.line - 1];
   if (line !== undefined) {
     // A long line shows a window around the column, so one line of a huge file prints a few hundred characters.
     const start = Math.max(0, d.column - 1 - WINDOW / 2);

@@ -163,6 +163,9 @@ export function instanceId(stage: string, matrix: Combination): string {
   return Object.keys(matrix).length === 0 ? stage : `${stage}[${formatMatrix(matrix)}]`;
 }
 
+/** The most stage instances a pipeline may expand to: many times the largest grid here, and planned in seconds. */
+export const MAX_INSTANCES = 50_000;
+
 /**
  * Expands a pipeline into stage instances. Pure: the pipeline text, the
  * stage types' metadata and the effective params in, instances or located
@@ -253,20 +256,42 @@ export function expand(
 
   const instances: StageInstance[] = [];
   const byStage = new Map<string, StageInstance[]>();
+  // Stages over the same axes have the same instances' matrices: each set of axes is projected once.
+  const projections = new Map<string, Combination[]>();
+  const projectOnce = (stageAxes: ReadonlySet<string>): Combination[] => {
+    const name = [...stageAxes].join('\u0000');
+    let found = projections.get(name);
+    if (found === undefined) {
+      const seen = new Set<string>();
+      found = [];
+      for (const combo of combos.length > 0 ? combos : [{}]) {
+        const matrix = project(combo, stageAxes);
+        const identity = canonicalJson(matrix);
+        if (!seen.has(identity)) {
+          seen.add(identity);
+          found.push(matrix);
+        }
+      }
+      projections.set(name, found);
+    }
+    return found;
+  };
+  let planned = 0;
   for (const id of order) {
     const stage = spec.stages[id];
     const type = types.get(stage?.uses ?? '');
     if (stage === undefined || type === undefined || badExpressions.has(id)) continue;
     const stageAxes = new Set(axes[id] ?? []);
-    const seen = new Set<string>();
+    const matrices = projectOnce(stageAxes);
+    planned += matrices.length;
+    if (planned > MAX_INSTANCES) {
+      diagnostics.push(source.atPath(['stages', id], `stage "${id}" brings the pipeline to ${planned.toLocaleString('en-US')} instances (${matrices.length.toLocaleString('en-US')} of its own, over ${[...stageAxes].join(', ') || 'no axes'}), more than the limit of ${MAX_INSTANCES.toLocaleString('en-US')}`, 'make fewer stages depend on the largest axes, or split the experiment into several pipelines', 'key'));
+      break;
+    }
     const list: StageInstance[] = [];
     const problems = new ProblemsByInstance();
     const needTypes = stage.needs.map((need) => ({ need, type: types.get(spec.stages[need]?.uses ?? '')?.name }));
-    for (const combo of combos.length > 0 ? combos : [{}]) {
-      const matrix = project(combo, stageAxes);
-      const identity = canonicalJson(matrix);
-      if (seen.has(identity)) continue;
-      seen.add(identity);
+    for (const matrix of matrices) {
       const iid = instanceId(id, matrix);
       problems.instances.push(formatMatrix(matrix));
       const resolved = (resolveValue(stage.with, { matrix, params, swept }) ?? dict()) as Record<string, JsonValue>;
