@@ -140,7 +140,7 @@ describe('faults', () => {
       const run = await rig.run(['run', 'p.yaml']);
       assertNoStack(run, what);
       if (what.startsWith('a lock')) {
-        // A malformed lock younger than its grace is taken as being written: the run refuses, exit 3, and says where it is.
+        // A malformed lock younger than its grace is taken as being written: the run waits out the grace, or refuses with exit 3 and says where it is.
         assert.ok(run.code === 0 || run.code === 3, `${what}: exit ${String(run.code)}\n${run.stderr}`);
         if (run.code === 3) {
           assert.match(run.stderr, /lock/);

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { lstat, open, readFile, rm } from 'node:fs/promises';
+import { lstat, mkdir, open, readdir, readFile, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
+import { join } from 'node:path';
 
 /** Who holds a store's lock, as written in the lock file. */
 export interface LockHolder {
@@ -153,19 +154,40 @@ async function takeOver(file: string, me: LockHolder): Promise<void> {
   }
 }
 
-/**
- * Takes a store's lock file. A live holder makes this wait (polling) when
- * `wait` is set, or throw StoreLockedError; a dead holder's lock is taken over.
- * Resolves with the release, which removes the lock only while it is still ours.
- */
-export async function takeLock(file: string, command: string, options: { wait: boolean; onWait?: (holder: LockHolder) => void }): Promise<() => Promise<void>> {
-  const me: LockHolder = {
+/** What one attempt at a lock file gave: the lock, with its release, or the live process holding it. */
+export type TryLockResult =
+  | { readonly kind: 'taken'; readonly release: () => Promise<void> }
+  | { readonly kind: 'held'; readonly holder: LockHolder };
+
+/** A description of this process as a lock holder, with a token unique to one taking. */
+export function holderOf(command: string): LockHolder {
+  const stat = procStat(process.pid);
+  return {
     pid: process.pid, host: hostname(), command, startedAt: new Date().toISOString(), token: randomBytes(8).toString('hex'),
-    ...(procStat(process.pid) !== null ? { bootTicks: procStat(process.pid)?.start ?? 0 } : {}),
+    ...(stat !== null ? { bootTicks: stat.start } : {}),
   };
-  let told = false;
+}
+
+/** Removes `file` only while it still holds `me` (its token), so a release never removes someone else's lock. */
+async function releaser(file: string, me: LockHolder): Promise<void> {
+  try {
+    const holder = JSON.parse(await readFile(file, 'utf8')) as unknown;
+    if (isHolder(holder) && holder.token === me.token) await rm(file, { force: true });
+  } catch {
+    // Already gone.
+  }
+}
+
+/**
+ * One attempt at a lock file, without waiting for a live holder: creates it
+ * exclusively, or takes over a dead holder's (see takeOver), or answers who
+ * holds it. A file being written (or malformed and younger than its grace) is
+ * re-read until it is one or the other.
+ */
+export async function tryLock(file: string, command: string | LockHolder): Promise<TryLockResult> {
+  const me = typeof command === 'string' ? holderOf(command) : command;
   for (;;) {
-    if (await create(file, me)) break;
+    if (await create(file, me)) return { kind: 'taken', release: () => releaser(file, me) };
     const state = await readLock(file);
     if (state.kind === 'missing') continue;
     if (state.kind === 'busy') {
@@ -176,17 +198,111 @@ export async function takeLock(file: string, command: string, options: { wait: b
       await takeOver(file, me);
       continue;
     }
-    if (!options.wait) throw new StoreLockedError(state.holder, file);
-    if (!told) options.onWait?.(state.holder);
+    return { kind: 'held', holder: state.holder };
+  }
+}
+
+/**
+ * Who holds a lock file, if a live process does: null when it is free or its
+ * holder is dead (without taking it). A file being written is re-read.
+ */
+export async function liveHolder(file: string): Promise<LockHolder | null> {
+  for (;;) {
+    const state = await readLock(file);
+    if (state.kind === 'busy') {
+      await pause(50);
+      continue;
+    }
+    return state.kind === 'live' ? state.holder : null;
+  }
+}
+
+/** Whether a process of this host is running (not gone, not a zombie); for files named after their writer's pid. */
+export function processAlive(pid: number): boolean {
+  return holderAlive({ pid, host: hostname(), command: '', startedAt: '' });
+}
+
+/**
+ * Takes a lock file. A live holder makes this wait (polling) when `wait` is
+ * set, or throw StoreLockedError; a dead holder's lock is taken over.
+ * Resolves with the release, which removes the lock only while it is still ours.
+ */
+export async function takeLock(file: string, command: string, options: { wait: boolean; onWait?: (holder: LockHolder) => void }): Promise<() => Promise<void>> {
+  const me = holderOf(command);
+  let told = false;
+  for (;;) {
+    const attempt = await tryLock(file, me);
+    if (attempt.kind === 'taken') return attempt.release;
+    if (!options.wait) throw new StoreLockedError(attempt.holder, file);
+    if (!told) options.onWait?.(attempt.holder);
     told = true;
     await pause(250);
   }
-  return async () => {
-    try {
-      const holder = JSON.parse(await readFile(file, 'utf8')) as unknown;
-      if (isHolder(holder) && holder.token === me.token) await rm(file, { force: true });
-    } catch {
-      // Already gone.
+}
+
+/**
+ * Removes a lock file if its holder is dead, under the same guard as a
+ * take-over, so a lock someone has just taken over is never removed.
+ */
+export async function clearStale(file: string): Promise<void> {
+  const state = await readLock(file).catch(() => null);
+  if (state?.kind === 'stale') await takeOver(file, holderOf('cleanup'));
+}
+
+/** The live holders of the lock files in a folder; dead holders' files are removed on the way. */
+export async function liveHolders(dir: string): Promise<{ readonly file: string; readonly holder: LockHolder }[]> {
+  const out: { file: string; holder: LockHolder }[] = [];
+  for (const name of await readdir(dir).catch(() => [] as string[])) {
+    const file = join(dir, name);
+    const holder = await liveHolder(file).catch(() => null);
+    if (holder !== null) out.push({ file, holder });
+    else await clearStale(file);
+  }
+  return out;
+}
+
+/**
+ * Takes a shared hold on a store: a file of this process's own in `holdsDir`,
+ * kept only while no live process holds `exclusiveFile`. The hold is written
+ * before the exclusive lock is read, and the exclusive holder writes its lock
+ * before it reads the holds, so of the two at least one sees the other.
+ * A live exclusive holder makes this wait when `wait` is set, or throw StoreLockedError.
+ */
+export async function takeShared(holdsDir: string, exclusiveFile: string, command: string, options: { wait: boolean; onWait?: (holder: LockHolder) => void }): Promise<() => Promise<void>> {
+  const me = holderOf(command);
+  const file = join(holdsDir, `${me.pid}-${me.token ?? ''}`);
+  await mkdir(holdsDir, { recursive: true });
+  let told = false;
+  for (;;) {
+    await create(file, me);
+    const holder = await liveHolder(exclusiveFile);
+    if (holder === null) return () => releaser(file, me);
+    await rm(file, { force: true });
+    if (!options.wait) throw new StoreLockedError(holder, exclusiveFile);
+    if (!told) options.onWait?.(holder);
+    told = true;
+    await pause(250);
+  }
+}
+
+/**
+ * Takes a store's exclusive lock (see takeLock), then waits until no live
+ * process holds a shared hold in `holdsDir` (or, without `wait`, gives the
+ * lock back and throws StoreLockedError naming one of them).
+ */
+export async function takeExclusive(file: string, holdsDir: string, command: string, options: { wait: boolean; onWait?: (holder: LockHolder) => void }): Promise<() => Promise<void>> {
+  const release = await takeLock(file, command, options);
+  let told = false;
+  for (;;) {
+    const holds = await liveHolders(holdsDir);
+    const first = holds[0];
+    if (first === undefined) return release;
+    if (!options.wait) {
+      await release();
+      throw new StoreLockedError(first.holder, first.file);
     }
-  };
+    if (!told) options.onWait?.(first.holder);
+    told = true;
+    await pause(250);
+  }
 }

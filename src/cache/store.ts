@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from '
 import { basename, join } from 'node:path';
 import { checkArtifact, hashFile, publishArtifact, readManifest, type Manifest, type PublishOutcome } from './artifact.js';
 import type { KeyRecord } from './key.js';
-import { StoreFileError, takeLock, type LockHolder } from './lock.js';
+import { clearStale, liveHolder, processAlive, StoreFileError, takeExclusive, takeLock, takeShared, tryLock, type LockHolder, type TryLockResult } from './lock.js';
 
 /** The state of an artifact in the store, as `plan` sees it (cheap checks only). */
 export type ArtifactState = { readonly state: 'ok' } | { readonly state: 'missing' } | { readonly state: 'damaged'; readonly reason: string };
@@ -14,7 +14,7 @@ export interface IndexEntry {
   readonly record: KeyRecord;
 }
 
-export { StoreFileError, StoreLockedError, type LockHolder } from './lock.js';
+export { StoreFileError, StoreLockedError, type LockHolder, type TryLockResult } from './lock.js';
 
 function isIndexEntry(value: unknown): value is IndexEntry {
   if (value === null || typeof value !== 'object') return false;
@@ -27,6 +27,7 @@ function isIndexEntry(value: unknown): value is IndexEntry {
 
 /** Writes a small file atomically: a temporary file in the same folder, then a rename. */
 export async function writeFileAtomic(file: string, content: string): Promise<void> {
+  // The writer's pid in the name lets a later run remove what a killed writer left.
   const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
   await writeFile(tmp, content);
   await rename(tmp, file);
@@ -45,8 +46,8 @@ export interface Draft {
 /**
  * What executing and scheduling need of a store, by artifact key only: no
  * caller builds a path into it. Executors check, open, draft and publish;
- * only the coordinator (the process holding the lock) moves a damaged
- * artifact aside, writes the index and takes the lock.
+ * only a coordinator (a run holding the store) claims keys, moves a damaged
+ * artifact aside (while holding its claim) and writes the index.
  */
 export interface ArtifactStore {
   /** Cheap check (manifest, sizes, times): what `plan` shows. */
@@ -59,11 +60,18 @@ export interface ArtifactStore {
   open(key: string): Promise<{ readonly dir: string; readonly manifest: Manifest }>;
   /** A fresh folder for the output of the task that makes `key`. */
   draft(key: string): Promise<Draft>;
-  /** Moves an artifact aside so its key can be computed again (coordinator only). */
+  /** Moves an artifact aside so its key can be computed again (coordinator only, holding the key's claim). */
   quarantine(key: string): Promise<void>;
   readIndex(pipeline: string): Promise<Map<string, IndexEntry>>;
+  /** Adds or replaces these entries of a pipeline's index, keeping the others (another run's among them). */
   writeIndex(pipeline: string, entries: ReadonlyMap<string, IndexEntry>): Promise<void>;
-  /** Takes the coordinator's write lock; resolves with its release. */
+  /** One attempt at the claim on a key: only its holder computes, replaces or moves aside that key's artifact. */
+  claim(key: string, command: string): Promise<TryLockResult>;
+  /** The live process claiming a key, or null. */
+  claimHolder(key: string): Promise<LockHolder | null>;
+  /** Takes a run's shared hold on the store (refused or waited for while gc holds it); resolves with its release. */
+  hold(command: string, options: { wait: boolean; onWait?: (holder: LockHolder) => void }): Promise<() => Promise<void>>;
+  /** Takes the store exclusively (gc), once no run holds it; resolves with its release. */
   lock(command: string, options: { wait: boolean; onWait?: (holder: LockHolder) => void }): Promise<() => Promise<void>>;
 }
 
@@ -75,7 +83,9 @@ export interface ArtifactStore {
  *     index/<pipeline>.json  each instance's last key and record, to explain changes
  *     logs/<run>.jsonl       one JSON-lines log per run
  *     file-hashes.json       content hashes of external files, by path, size and time
- *     lock                   held by the one `run` or `gc` that may write
+ *     holds/<pid>-<token>    one per run working on the store (shared)
+ *     claims/<key>           held by the one run computing (or replacing) that key
+ *     lock                   held by `gc --yes`, which waits until no run holds the store
  */
 export class Store implements ArtifactStore {
   /** Artifacts whose files this object has hashed and found sound. */
@@ -91,7 +101,8 @@ export class Store implements ArtifactStore {
 
   async draft(key: string): Promise<Draft> {
     await mkdir(join(this.root, 'tmp'), { recursive: true });
-    const dir = await mkdtemp(join(this.root, 'tmp', `${key.slice(0, 12)}-`));
+    // The pid in the name: a later run removes the drafts of processes that are gone.
+    const dir = await mkdtemp(join(this.root, 'tmp', `${key.slice(0, 12)}-${process.pid}-`));
     const finalDir = this.objectDir(key);
     return {
       dir,
@@ -149,7 +160,7 @@ export class Store implements ArtifactStore {
     // Rename first so a reader never sees a half-deleted folder with its manifest still in place.
     this.verified.delete(key);
     const dir = this.objectDir(key);
-    const doomed = join(this.root, 'tmp', `deleted-${key.slice(0, 12)}-${randomBytes(4).toString('hex')}`);
+    const doomed = join(this.root, 'tmp', `deleted-${key.slice(0, 12)}-${process.pid}-${randomBytes(4).toString('hex')}`);
     await mkdir(join(this.root, 'tmp'), { recursive: true });
     try {
       await rename(dir, doomed);
@@ -197,10 +208,22 @@ export class Store implements ArtifactStore {
     }
   }
 
-  /** Records instances' builds in a pipeline's index (merged with what it holds). */
+  /**
+   * Records instances' builds in a pipeline's index, merged with what it holds
+   * now: read, merge and write happen under the index's own short lock, so two
+   * runs adding entries at once never lose each other's.
+   */
   async writeIndex(pipeline: string, entries: ReadonlyMap<string, IndexEntry>): Promise<void> {
     await mkdir(join(this.root, 'index'), { recursive: true });
-    await writeFileAtomic(this.indexFile(pipeline), JSON.stringify(Object.fromEntries(entries), null, 1));
+    const file = this.indexFile(pipeline);
+    const release = await takeLock(`${file}.lock`, 'index write', { wait: true });
+    try {
+      const merged = await this.readIndex(pipeline);
+      for (const [id, entry] of entries) merged.set(id, entry);
+      await writeFileAtomic(file, JSON.stringify(Object.fromEntries(merged), null, 1));
+    } finally {
+      await release();
+    }
   }
 
   /**
@@ -254,18 +277,59 @@ export class Store implements ArtifactStore {
     return dir;
   }
 
+  private claimFile(key: string): string {
+    return join(this.root, 'claims', key);
+  }
+
+  async claim(key: string, command: string): Promise<TryLockResult> {
+    await mkdir(join(this.root, 'claims'), { recursive: true });
+    const result = await tryLock(this.claimFile(key), command);
+    // Drafts of this key are all ours now: any other was left by a process that died computing it.
+    if (result.kind === 'taken') await this.removeLeftovers(join(this.root, 'tmp'), (name) => name.startsWith(`${key.slice(0, 12)}-`));
+    return result;
+  }
+
+  claimHolder(key: string): Promise<LockHolder | null> {
+    return liveHolder(this.claimFile(key));
+  }
+
   /**
-   * Takes the store's write lock (see takeLock). The holder owns `tmp/` and the
-   * store's temporary files: what is there was left by a killed run, and goes.
+   * Takes a run's shared hold on the store (see takeShared): any number of runs
+   * work at once, each claiming the keys it computes; only `gc --yes` excludes
+   * them. What processes that are gone left behind (their drafts, temporary
+   * files and claims) is removed.
+   */
+  async hold(command: string, options: { wait: boolean; onWait?: (holder: LockHolder) => void }): Promise<() => Promise<void>> {
+    await mkdir(this.root, { recursive: true });
+    const release = await takeShared(join(this.root, 'holds'), join(this.root, 'lock'), command, options);
+    const dead = (name: string, pid: string | undefined): boolean => pid !== undefined && /^\d+$/.test(pid) && !processAlive(Number(pid));
+    // Drafts are KEY12-PID-RANDOM and deleted-KEY12-PID-RANDOM; temporary files FILE.PID.RANDOM.tmp.
+    await this.removeLeftovers(join(this.root, 'tmp'), (name) => dead(name, name.split('-').at(-2)));
+    for (const folder of [this.root, join(this.root, 'index')]) {
+      await this.removeLeftovers(folder, (name) => name.endsWith('.tmp') && dead(name, name.split('.').at(-3)));
+    }
+    for (const name of await readdir(join(this.root, 'claims')).catch(() => [] as string[])) await clearStale(join(this.root, 'claims', name));
+    return release;
+  }
+
+  /**
+   * Takes the store exclusively (see takeExclusive), for `gc --yes`: no run
+   * holds it, so `tmp/`, the store's temporary files and every claim are
+   * leftovers, and go.
    */
   async lock(command: string, options: { wait: boolean; onWait?: (holder: LockHolder) => void }): Promise<() => Promise<void>> {
     await mkdir(this.root, { recursive: true });
-    const release = await takeLock(join(this.root, 'lock'), command, options);
+    const release = await takeExclusive(join(this.root, 'lock'), join(this.root, 'holds'), command, options);
     await rm(join(this.root, 'tmp'), { recursive: true, force: true });
-    for (const folder of [this.root, join(this.root, 'index')]) {
-      const names = await readdir(folder).catch(() => [] as string[]);
-      for (const name of names) if (name.endsWith('.tmp')) await rm(join(folder, name), { force: true });
-    }
+    for (const folder of [this.root, join(this.root, 'index')]) await this.removeLeftovers(folder, (name) => name.endsWith('.tmp'));
+    for (const name of await readdir(join(this.root, 'claims')).catch(() => [] as string[])) await clearStale(join(this.root, 'claims', name));
     return release;
+  }
+
+  /** Removes the entries of a folder whose names `doomed` picks (a missing folder has none). */
+  private async removeLeftovers(folder: string, doomed: (name: string) => boolean): Promise<void> {
+    for (const name of await readdir(folder).catch(() => [] as string[])) {
+      if (doomed(name)) await rm(join(folder, name), { recursive: true, force: true });
+    }
   }
 }

@@ -53,7 +53,7 @@ Options:
   --queue URL                 run, worker, doctor: redis://HOST:PORT[/DB] (default: SEEDFLOW_QUEUE)
   --name NAME                 worker: the name it is shown under (default: host-pid)
   --idle-exit DURATION        worker: stop after this long without a task (30s, 5m)
-  --wait                      wait for another run holding the store instead of refusing
+  --wait                      run: wait while gc holds the store; gc --yes: wait while runs hold it (instead of exit 3)
   --json                      print events as NDJSON on stdout (plan, run); JSON output (results, runs, compare)
   --format FORMAT             dag: mermaid (default) or dot; results: table (default), csv, json or markdown
   --sort COLUMN               results: order by COLUMN, numbers largest first (a unique last part works: accuracy)
@@ -72,7 +72,7 @@ Options:
   --version                   print the version
 
 Exit codes: 0 ok, 1 a stage failed, 2 invalid pipeline, command line, store file or unreachable queue,
-3 store locked, 4 the queue was lost during the run, 130 interrupted, 70 internal error.`;
+3 store locked (gc and a run at once), 4 the queue was lost during the run, 130 interrupted, 70 internal error.`;
 
 /** Each command's usage and the options it reads, for `seedflow COMMAND --help` and `seedflow help COMMAND`. */
 const COMMANDS = {
@@ -81,7 +81,7 @@ const COMMANDS = {
   run: { usage: '<pipeline> [--set ...] [--store DIR] [--jobs N] [--keep-going] [--force STAGE]... [--only STAGE]... [--wait] [--json] [--verbose] [--executor local|bullmq --queue URL]', options: ['--set', '--store', '--jobs', '--keep-going', '--force', '--only', '--wait', '--json', '--verbose', '--executor', '--queue'] },
   dag: { usage: '<pipeline> [--format mermaid|dot] [--instances]', options: ['--set', '--format', '--instances'] },
   schema: { usage: '[STAGE_TYPE]', options: [] },
-  gc: { usage: '<pipeline>... [--store DIR] [--keep-within DURATION] [--yes]', options: ['--set', '--store', '--keep-within', '--yes', '--wait'] },
+  gc: { usage: '<pipeline>... [--store DIR] [--keep-within DURATION] [--yes] [--wait]', options: ['--set', '--store', '--keep-within', '--yes', '--wait'] },
   doctor: { usage: '[--store DIR] [--queue URL]', options: ['--store', '--queue'] },
   worker: { usage: '--queue URL --store DIR [--jobs N] [--name NAME] [--idle-exit DURATION]', options: ['--queue', '--store', '--jobs', '--name', '--idle-exit'] },
   results: { usage: '<pipeline> [--format table|csv|json|markdown] [--sort COLUMN] [--set ...] [--store DIR]', options: ['--set', '--store', '--format', '--sort', '--json'] },
@@ -248,7 +248,8 @@ async function cmdRun(positionals: readonly string[], values: Values): Promise<n
   checkStages(plan, values.only ?? [], '--only');
   const queued = executor === 'bullmq' && queueUrl !== undefined ? await (await import('../executor/queue-runner.js')).QueueRunner.open(queueUrl, store) : undefined;
   const runner: TaskRunner = queued ?? local;
-  const release = await store.lock(`seedflow run ${file}`, {
+  // Shared: other runs work on the store at once (each instance is claimed by the one computing it); only gc excludes runs.
+  const release = await store.hold(`seedflow run ${file}`, {
     wait: values.wait === true,
     onWait: (holder) => err(`seedflow: waiting for process ${holder.pid} ("${holder.command}") to release the store ${root}`),
   }).catch(async (error: unknown) => {
@@ -298,7 +299,8 @@ async function cmdRun(positionals: readonly string[], values: Values): Promise<n
   }, (message) => emit({ event: 'warning', time: Date.now(), message: `seedflow: ${message}` }));
   const { schedule } = await import('../executor/scheduler.js');
   try {
-    const states = decide(plan, await storeFacts(store, plan), { force: values.force ?? [], only: values.only ?? [] });
+    const facts = await storeFacts(store, plan);
+    const states = decide(plan, facts, { force: values.force ?? [], only: values.only ?? [] });
     for (const i of plan.instances) {
       const s = states.get(i.id);
       emit({ event: 'instance', time: Date.now(), id: i.id, stage: i.stage, matrix: i.matrix, key: i.key, status: s?.status ?? 'run', reasons: s?.status === 'cached' || s === undefined ? [] : s.reasons });
@@ -307,7 +309,7 @@ async function cmdRun(positionals: readonly string[], values: Values): Promise<n
     const heavy = plan.instances.filter((i) => i.type.heavy && states.get(i.id)?.status === 'run');
     runner.prepare?.({ heavy: heavy.length, numeric: heavy.some((i) => i.type.numeric === true) });
     emit({ event: 'run-start', time: Date.now(), run: id, pipeline: plan.name, jobs, backend: plan.backend, store: root, instances: plan.instances.length, selected: [...states.values()].filter((s) => s.status !== 'not-selected').length, toRun });
-    const result = await schedule(plan, states, store, runner, emit, { jobs, keepGoing: values['keep-going'] === true, signal: controller.signal });
+    const result = await schedule(plan, states, store, runner, emit, { jobs, keepGoing: values['keep-going'] === true, signal: controller.signal, found: facts.artifacts, command: `seedflow run ${file}` });
     const { publishOutputs } = await import('../executor/publish.js');
     for (const p of await publishOutputs(plan, pipeline, store)) emit({ event: 'published', time: Date.now(), ...p });
     emit({ event: 'run-end', time: Date.now(), run: id, status: result.status, durationMs: Date.now() - started, counts: result.counts });
@@ -384,7 +386,11 @@ async function cmdGc(positionals: readonly string[], values: Values): Promise<nu
   const now = Date.now();
   const recent = recentKeys(store.root, positionals, now - within, (m) => err(`seedflow: warning: ${m}`));
   for (const key of recent.keys) keep.add(key);
-  const release = values.yes ? await store.lock(`seedflow gc`, { wait: values.wait === true }) : async () => {};
+  // Exclusive: no run may be reading or publishing what gc removes.
+  const release = values.yes ? await store.lock(`seedflow gc`, {
+    wait: values.wait === true,
+    onWait: (holder) => err(`seedflow: waiting for process ${holder.pid} ("${holder.command}") to finish with the store ${store.root}`),
+  }) : async () => {};
   try {
     const doomed = await doomedArtifacts(store, keep, now);
     const size = formatBytes(doomed.reduce((sum, d) => sum + d.bytes, 0));

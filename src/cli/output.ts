@@ -1,5 +1,6 @@
 import { describeFailure } from '../executor/failure.js';
 import { readFileSync, statSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { formatDiagnostic, type Diagnostic } from '../errors/diagnostic.js';
 import { COMMAND_LINE } from '../config/overrides.js';
 import { shortKey } from '../cache/key.js';
@@ -88,7 +89,10 @@ export function describeEvent(event: RunEvent): { level: 'info' | 'warn' | 'erro
     }
     case 'log':
       return { level: event.level === 'warn' ? 'warn' : 'debug', text: `    ${event.id}: ${event.message}` };
+    case 'waiting':
+      return { level: 'info', text: `  … ${event.id}: waiting for process ${event.holder.pid}${event.holder.host !== hostname() ? ` on ${event.holder.host}` : ''} ("${event.holder.command}"), which is computing it` };
     case 'stage-end': {
+      if (event.status === 'cached') return { level: 'info', text: `  ✓ ${event.id} (computed by another run)` };
       if (event.status === 'done' || event.failure === undefined) return { level: 'info', text: `  ✓ ${event.id} (${seconds(event.durationMs)}${event.worker !== undefined ? ` on ${event.worker}` : ''})` };
       const { message, hint } = describeFailure(event.failure);
       if (event.status === 'skipped') return { level: 'info', text: `  - ${event.id}: ${message}` };

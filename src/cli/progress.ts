@@ -82,6 +82,9 @@ export class ProgressModel {
             this.durations.set(event.stage, list);
             return;
           }
+          case 'cached':
+            this.cached++;
+            return;
           case 'failed':
             this.failed++;
             return;
@@ -94,6 +97,7 @@ export class ProgressModel {
         }
         return;
       }
+      case 'waiting':
       case 'log':
       case 'warning':
       case 'published':

@@ -38,13 +38,17 @@ const EVENTS: { readonly [E in RunEvent['event']]: Schema } = {
   'run-start': object({ event: { const: 'run-start' }, time, run: text, pipeline: text, jobs: { type: 'integer', minimum: 1 }, backend: text, store: text, instances: { type: 'integer', minimum: 0 }, selected: { type: 'integer', minimum: 0, description: 'Instances selected by --only (all of them without it).' }, toRun: { type: 'integer', minimum: 0 } }, ['selected']),
   instance: object({ event: { const: 'instance' }, time, id, stage: text, matrix, key, status: { enum: ['cached', 'run', 'not-selected'] }, reasons: { type: 'array', items: text } }),
   'stage-start': object({ event: { const: 'stage-start' }, time, id, stage: text, key, where: { enum: ['process', 'worker', 'queue'] } }),
+  waiting: object({
+    event: { const: 'waiting' }, time, id, stage: text, key,
+    holder: object({ pid: { type: 'integer', minimum: 1 }, host: text, command: text }),
+  }),
   progress: object({
     event: { const: 'progress' }, time, id,
     progress: object({ unit: text, step: { type: 'number' }, total: { type: 'number' }, metrics: { type: 'object', additionalProperties: { type: 'number' } } }, ['total', 'metrics']),
   }),
   log: object({ event: { const: 'log' }, time, id, level: { enum: ['debug', 'info', 'warn'] }, message: text }),
   'stage-end': object({
-    event: { const: 'stage-end' }, time, id, stage: text, key, status: { enum: ['done', 'failed', 'interrupted', 'skipped'] },
+    event: { const: 'stage-end' }, time, id, stage: text, key, status: { enum: ['done', 'cached', 'failed', 'interrupted', 'skipped'], description: 'cached: computed by another run on the store while this one waited.' },
     durationMs: { type: 'number', minimum: 0 }, failure: { oneOf: Object.values(FAILURES) }, summary: {}, peakRssMb: { type: 'number' },
     worker: { type: 'string', description: 'The queue worker that ran it (runs with --executor bullmq).' },
   }, ['failure', 'summary', 'peakRssMb', 'worker']),

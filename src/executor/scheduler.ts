@@ -1,5 +1,6 @@
 import PQueue from 'p-queue';
-import type { IndexEntry, Store } from '../cache/store.js';
+import type { ArtifactState, IndexEntry, LockHolder, Store } from '../cache/store.js';
+import type { JsonValue } from '../util/json.js';
 import { InstanceGraph } from '../plan/instance-graph.js';
 import type { InstanceState } from '../plan/states.js';
 import type { KeyedInstance, Plan } from '../plan/types.js';
@@ -16,6 +17,17 @@ export interface ScheduleOptions {
   readonly keepGoing: boolean;
   /** Aborted on Ctrl-C: nothing new starts and running stages are asked to stop. */
   readonly signal: AbortSignal;
+  /** The artifacts the decision saw, by key: one that appears later was computed by another run, and is used. */
+  readonly found: ReadonlyMap<string, ArtifactState>;
+  /** Written into the claims this run takes, so a waiting run can say whom it waits for. */
+  readonly command: string;
+}
+
+const pause = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Whether two readings of a claim show the same taking of it. */
+function sameHolder(a: LockHolder | null | undefined, b: LockHolder): boolean {
+  return a != null && a.pid === b.pid && a.host === b.host && a.startedAt === b.startedAt && a.token === b.token;
 }
 
 /** The outcome of executing a plan. */
@@ -64,7 +76,10 @@ export function locatedOf(instance: KeyedInstance): Located {
  * is ready, at most `jobs` at a time, through the runner. The runner's
  * executors publish; this coordinator records each artifact in the pipeline's
  * index as soon as it is done, so a killed run loses only the stages that were
- * running, and is the only one to move a damaged artifact aside.
+ * running. Other runs may work on the same store: an instance is computed only
+ * under the claim on its key, an instance another run is computing is waited
+ * for (outside the job slots) and its artifact used, and a damaged artifact is
+ * moved aside only under its claim.
  */
 export async function schedule(
   plan: Plan,
@@ -77,7 +92,10 @@ export async function schedule(
   const queue = new PQueue({ concurrency: options.jobs });
   const graph = new InstanceGraph(plan.instances);
   const priority = graph.priority();
-  const index = await store.readIndex(plan.name);
+  const index = new Map<string, IndexEntry>();
+  for (const [id, entry] of await store.readIndex(plan.name)) index.set(id, entry);
+  // Only the entries this run records are written (merged into the file), so another run's are kept.
+  const updates = new Map<string, IndexEntry>();
   const counts: Record<EndStatus | 'cached', number> = { done: 0, failed: 0, interrupted: 0, skipped: 0, cached: 0 };
   const outcome = new Map<string, Promise<EndStatus | 'cached'>>();
   const byKey = new Map<string, { readonly id: string; readonly result: Promise<EndStatus> }>();
@@ -85,9 +103,11 @@ export async function schedule(
   let indexWrite: Promise<void> = Promise.resolve();
 
   const remember = (instance: KeyedInstance): void => {
-    index.set(instance.id, { key: instance.key, record: instance.record } satisfies IndexEntry);
+    const entry = { key: instance.key, record: instance.record } satisfies IndexEntry;
+    index.set(instance.id, entry);
+    updates.set(instance.id, entry);
     // Serialised so two completions never write the index at the same moment.
-    indexWrite = indexWrite.then(() => store.writeIndex(plan.name, index)).catch(() => undefined);
+    indexWrite = indexWrite.then(() => store.writeIndex(plan.name, updates)).catch(() => undefined);
   };
   const done = (instance: KeyedInstance, durationMs: number, extra: { summary: unknown; peakRssMb?: number; worker?: string }): EndStatus => {
     counts.done++;
@@ -120,10 +140,64 @@ export async function schedule(
     } catch (error) {
       if (options.signal.aborted) return fail(instance, { reason: 'interrupted' }, Date.now() - started);
       const failure = toFailure(error);
-      if (failure.reason === 'input-damaged') await store.quarantine(failure.key);
+      if (failure.reason === 'input-damaged') await quarantineClaimed(failure.key);
       // Queued tasks check `stopping` when they start, so nothing new begins after a failure.
       if (!options.keepGoing) stopping = true;
       return fail(instance, failure, Date.now() - started);
+    }
+  };
+
+  /** Moves a damaged artifact aside under its claim; one claimed by another run is left to that run. */
+  const quarantineClaimed = async (key: string): Promise<void> => {
+    const claim = await store.claim(key, options.command);
+    if (claim.kind !== 'taken') return;
+    try {
+      await store.quarantine(key);
+    } finally {
+      await claim.release();
+    }
+  };
+  const cachedByAnother = (instance: KeyedInstance, waitedMs: number, summary: JsonValue): EndStatus => {
+    counts.cached++;
+    remember(instance);
+    emit({ event: 'stage-end', time: Date.now(), id: instance.id, stage: instance.stage, key: instance.key, status: 'cached', durationMs: waitedMs, summary });
+    return 'cached';
+  };
+
+  /**
+   * Inside a job slot: one attempt at the claim on an instance's key. Taken,
+   * the instance runs under it, or its artifact is used if another run
+   * published it since this run decided. Held by another live run, the slot is
+   * given back and the holder is returned, for the caller to wait outside the slots.
+   */
+  const claimThenRun = async (instance: KeyedInstance): Promise<EndStatus | { readonly held: LockHolder }> => {
+    if (stopping || options.signal.aborted) return fail(instance, { reason: 'run-stopping' });
+    const started = Date.now();
+    const claim = await store.claim(instance.key, options.command);
+    if (claim.kind === 'held') return { held: claim.holder };
+    try {
+      const now = await store.state(instance.key);
+      if (now.state === 'ok' && options.found.get(instance.key)?.state !== 'ok') {
+        return cachedByAnother(instance, Date.now() - started, (await store.manifest(instance.key)).summary);
+      }
+      return await runOne(instance);
+    } finally {
+      await claim.release();
+    }
+  };
+
+  /** Runs an instance under its claim, waiting (outside the job slots) while another live run holds it. */
+  const claimAndRun = async (instance: KeyedInstance): Promise<EndStatus> => {
+    let told: LockHolder | undefined;
+    for (;;) {
+      const got = await enqueue(instance);
+      if (typeof got === 'string') return got;
+      if (!sameHolder(told, got.held)) {
+        told = got.held;
+        emit({ event: 'waiting', time: Date.now(), id: instance.id, stage: instance.stage, key: instance.key, holder: { pid: got.held.pid, host: got.held.host, command: got.held.command } });
+      }
+      // Polled, since the holder may be another machine's process; a holder that dies leaves a stale claim, taken over by the next attempt.
+      while (!options.signal.aborted && !stopping && sameHolder(await store.claimHolder(instance.key), got.held)) await pause(100);
     }
   };
 
@@ -140,11 +214,11 @@ export async function schedule(
       queue.start();
     });
   };
-  const enqueue = (instance: KeyedInstance): Promise<EndStatus> => {
+  const enqueue = (instance: KeyedInstance): Promise<EndStatus | { readonly held: LockHolder }> => {
     hold();
     return queue.add(async () => {
       try {
-        return await runOne(instance);
+        return await claimThenRun(instance);
       } finally {
         hold();
       }
@@ -172,11 +246,11 @@ export async function schedule(
       const twin = byKey.get(instance.key);
       if (twin !== undefined) {
         const status = await twin.result;
-        if (status !== 'done') return fail(instance, { reason: 'dependency-failed', dependency: twin.id });
+        if (status !== 'done' && status !== 'cached') return fail(instance, { reason: 'dependency-failed', dependency: twin.id });
         remember(instance);
         return done(instance, 0, { summary: (await store.manifest(instance.key)).summary });
       }
-      const result = enqueue(instance);
+      const result = claimAndRun(instance);
       byKey.set(instance.key, { id: instance.id, result });
       return result;
     })());

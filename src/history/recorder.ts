@@ -22,7 +22,7 @@ export interface RunFacts {
   readonly provenance: import('./provenance.js').Provenance | null;
 }
 
-const OUTCOME: Readonly<Record<EndStatus, StageOutcome>> = { done: 'executed', failed: 'failed', interrupted: 'interrupted', skipped: 'skipped' };
+const OUTCOME: Readonly<Record<EndStatus, StageOutcome>> = { done: 'executed', cached: 'cached', failed: 'failed', interrupted: 'interrupted', skipped: 'skipped' };
 
 /**
  * Writes a run's events into the store's history as they happen. Recording is
@@ -92,6 +92,7 @@ export class HistoryRecorder {
         // The run's row was written when the recorder opened.
         return;
       case 'progress':
+      case 'waiting':
       case 'log':
       case 'warning':
       case 'published':
