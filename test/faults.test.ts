@@ -169,7 +169,7 @@ describe('faults', () => {
     console.log(`faults: ${damages.length + 1} kinds of damaged store file`);
   });
 
-  it('two runs at once on one store both finish, one waiting for the other, with every artifact sound', async () => {
+  it('two runs at once on one store both finish, sharing the work, with every artifact sound', async () => {
     const rig = await Rig.create();
     await rig.write('p.yaml', pipeline(rig));
     const [one, two] = await Promise.all([rig.run(['run', 'p.yaml', '--wait']), rig.run(['run', 'p.yaml', '--wait'])]);
