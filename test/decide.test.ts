@@ -19,7 +19,7 @@ function planWith(trainParams: JsonObject): Plan {
     { id: 'evaluate[k=10]', stage: 'evaluate', type: type('evaluate'), matrix: { k: 10 }, params: {}, needs: { train: ['train[k=10]'] } },
     { id: 'train-all', stage: 'train-all', type: type('train'), matrix: {}, params: { epochs: 20, labels: 'all' }, needs: { data: ['data'] } },
   ];
-  const expansion: Expansion = { name: 'grid', params: {}, stages: ['data', 'cluster', 'train', 'evaluate', 'train-all'], axes: {}, instances };
+  const expansion: Expansion = { name: 'grid', params: {}, stages: ['data', 'cluster', 'train', 'evaluate', 'train-all'], axes: {}, rounds: {}, instances };
   return assignKeys(expansion, { backend: 'none', files: new Map() });
 }
 

@@ -348,8 +348,11 @@ async function cmdDag(positionals: readonly string[], values: Values): Promise<n
     for (const id of expansion.stages) {
       const axes = expansion.axes[id] ?? [];
       const count = expansion.instances.filter((i) => i.stage === id).length;
-      nodes.push({ id, label: `${id}: ${pipeline.spec.stages[id]?.uses ?? ''}${axes.length ? ` × ${axes.join(', ')} (${count})` : ''}` });
+      const rounds = expansion.rounds[id];
+      nodes.push({ id, label: `${id}: ${pipeline.spec.stages[id]?.uses ?? ''}${axes.length ? ` × ${axes.join(', ')} (${count})` : ''}${rounds !== undefined ? `, ${rounds} round${rounds === 1 ? '' : 's'}` : ''}` });
       for (const need of pipeline.spec.stages[id]?.needs ?? []) edges.push([need, id]);
+      // Each round reads the one before it.
+      if (rounds !== undefined) edges.push([id, id]);
     }
   }
   const quote = (s: string): string => s.replace(/"/g, "'");

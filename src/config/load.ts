@@ -87,6 +87,7 @@ function toSpec(data: Record<string, unknown>): PipelineSpec {
       with: (raw['with'] ?? dict()) as Record<string, JsonValue>,
       ...(typeof raw['description'] === 'string' ? { description: raw['description'] } : {}),
       ...(typeof raw['publish'] === 'string' ? { publish: raw['publish'] } : {}),
+      ...(typeof raw['rounds'] === 'number' || typeof raw['rounds'] === 'string' ? { rounds: raw['rounds'] } : {}),
     };
   }
   return {

@@ -1,5 +1,8 @@
 import { REPLICATES_SCHEMA } from './replicates.js';
 
+/** The most rounds a stage may repeat in: a guard against a typo that would plan millions of instances. */
+export const MAX_ROUNDS = 1000;
+
 /** The identifier pattern for stage ids, params and matrix axes. */
 export const ID_PATTERN = '^[A-Za-z_][A-Za-z0-9_-]*$';
 
@@ -71,6 +74,10 @@ export const PIPELINE_SCHEMA = {
             type: 'string',
             minLength: 1,
             description: 'A folder, relative to the pipeline file, that `run` copies this stage\'s output files into (one subfolder per instance when the stage is expanded over the matrix).',
+          },
+          rounds: {
+            description: 'Repeat this stage in rounds 1 to N, each reading the previous round\'s output (an active-learning loop): a count, or "${{ params.NAME }}". Each round is its own instance over the axis "round" and its own cached artifact, so raising N reuses the earlier rounds.',
+            anyOf: [{ type: 'integer', minimum: 1, maximum: MAX_ROUNDS }, { type: 'string', pattern: '^\\s*\\$\\{\\{.*\\}\\}\\s*$' }],
           },
         },
       },

@@ -12,6 +12,8 @@ export interface StageSpec {
   readonly description?: string;
   /** A folder (relative to the pipeline file) that `run` copies the stage's output files into. */
   readonly publish?: string;
+  /** Repeat the stage in rounds, each reading the previous round's output: a count, or `${{ params.NAME }}` as written. */
+  readonly rounds?: number | string;
 }
 
 /** The matrix as written: axes with their values, and the include/exclude lists. */

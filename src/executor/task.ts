@@ -178,7 +178,7 @@ export async function executeTask(task: Task, located: Located, store: ArtifactS
       progress: (progress) => reporter.progress(progress),
       files: task.files.map((file) => locate(located, file.sha256) ?? ''),
     });
-    const returned: unknown = await stage.run(makeInputs(byNeed), task.params as never, ctx);
+    const returned: unknown = await stage.run(makeInputs(byNeed, task.stage), task.params as never, ctx);
     signal.throwIfAborted();
     const problem = returned === undefined || returned === null ? null : summaryProblem(returned);
     if (problem !== null) {

@@ -2,6 +2,7 @@ import { keyOf, KEY_FORMAT, type KeyRecord } from '../cache/key.js';
 import { isProblem, parseTemplate, type Reference } from '../config/expressions.js';
 import type { DocPath, SourceFile } from '../config/source.js';
 import type { LoadedPipeline } from '../config/spec.js';
+import { MAX_ROUNDS } from '../config/pipeline-schema.js';
 import { validateWithSchema } from '../config/validate-schema.js';
 import { suggest, tidy, type Diagnostic } from '../errors/diagnostic.js';
 import { dict, hasOwn, own } from '../util/dict.js';
@@ -148,6 +149,50 @@ function missingInputs(
   return out;
 }
 
+/** The axis a stage with `rounds:` (and what it feeds) is expanded over; its value is the round, from 1. */
+export const ROUND_AXIS = 'round';
+
+/**
+ * The number of rounds of each stage that declares `rounds:`, read from a
+ * count or from a param (never a matrix axis or a swept param: a round's key
+ * depends on the rounds before it, not on how many follow, so varying the
+ * count across the matrix would only plan the same rounds twice).
+ */
+function readRounds(spec: LoadedPipeline['spec'], source: SourceFile, params: Readonly<Record<string, JsonValue>>, swept: readonly string[], diagnostics: Diagnostic[]): Record<string, number> {
+  const rounds = dict<number>();
+  for (const [id, stage] of Object.entries(spec.stages)) {
+    const raw = stage.rounds;
+    if (raw === undefined) continue;
+    const at: DocPath = ['stages', id, 'rounds'];
+    let value: JsonValue | undefined = raw;
+    let what = 'rounds';
+    if (typeof raw === 'string') {
+      const template = parseTemplate(raw);
+      const ref = !isProblem(template) && template.length === 1 ? template[0] : undefined;
+      if (ref === undefined || typeof ref === 'string' || ref.scope !== 'params' || ref.fields.length > 0) {
+        diagnostics.push(source.atPath(at, `rounds must be a count or "\${{ params.NAME }}", got "${raw}"`, 'the number of rounds is the same in every instance of a stage; read it from a param to change it with --set', 'value'));
+        continue;
+      }
+      if (swept.includes(ref.name)) {
+        diagnostics.push(source.atPath(at, `rounds reads param "${ref.name}", which --set sweeps over several values`, 'give one count: raising it later reuses the rounds already run, so a sweep of counts is its largest value', 'value'));
+        continue;
+      }
+      if (!hasOwn(params, ref.name)) {
+        diagnostics.push(source.atPath(at, `${ref.text} refers to undefined param "${ref.name}"`, suggest(ref.name, Object.keys(params)) ?? 'declare it under "params:"', 'value'));
+        continue;
+      }
+      value = own(params, ref.name);
+      what = `rounds (param "${ref.name}")`;
+    }
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > MAX_ROUNDS) {
+      diagnostics.push(source.atPath(at, `${what} must be a whole number from 1 to ${MAX_ROUNDS}, got ${JSON.stringify(value)}`, undefined, 'value'));
+      continue;
+    }
+    rounds[id] = value;
+  }
+  return rounds;
+}
+
 /** The axis replicates expand stages over; its value is the replicate's seed. */
 export const REPLICATE_AXIS = 'replicate';
 
@@ -209,6 +254,10 @@ export function expand(
     diagnostics.push(source.atPath(spec.matrix.axes[REPLICATE_AXIS] !== undefined ? ['matrix', REPLICATE_AXIS] : ['matrix'], `matrix axis "${REPLICATE_AXIS}" clashes with the replicates' axis`, 'rename the axis: "replicates:" expands stages over an axis of that name'));
   }
   const combos = withReplicates(matrixCombos, spec.replicates);
+  const roundsOf = readRounds(spec, source, params, swept, diagnostics);
+  if (Object.keys(roundsOf).length > 0 && axisNames.includes(ROUND_AXIS)) {
+    diagnostics.push(source.atPath(spec.matrix.axes[ROUND_AXIS] !== undefined ? ['matrix', ROUND_AXIS] : ['matrix'], `matrix axis "${ROUND_AXIS}" clashes with the rounds' axis`, 'rename the axis: "rounds:" expands stages over an axis of that name', 'key'));
+  }
 
   // References in `with`: malformed, or naming axes, fields or params that do not exist.
   const references = new Map<string, FoundReference[]>();
@@ -243,14 +292,26 @@ export function expand(
   // Problems so far make some stages impossible to expand; the others are still checked, so every problem shows at once.
   const broken = diagnostics.length > 0;
 
-  // Axes per stage, dependencies first.
+  // Axes per stage, dependencies first; a stage fed by rounds has as many rounds as the stage that repeats.
   const axes = dict<string[]>();
+  const roundCount = dict<number>();
   for (const id of order) {
     const stage = spec.stages[id];
     const type = types.get(stage?.uses ?? '');
     if (stage === undefined || type === undefined) continue;
     const set = new Set((references.get(id) ?? []).filter((f) => f.ref.scope === 'replicate' || readsMatrix(f.ref, swept)).map((f) => (f.ref.scope === 'replicate' ? REPLICATE_AXIS : f.ref.name)));
     if (!type.gather) for (const need of stage.needs) for (const a of axes[need] ?? []) set.add(a);
+    const fed = type.gather ? [] : stage.needs.filter((need) => roundCount[need] !== undefined);
+    const repeats = roundsOf[id];
+    if (repeats !== undefined) {
+      if (fed.length > 0) diagnostics.push(source.atPath(['stages', id, 'rounds'], `stage "${id}" repeats in rounds but needs ${fed.map((f) => `"${f}"`).join(', ')}, which already ${fed.length > 1 ? 'repeat' : 'repeats'} in rounds`, 'rounds do not nest: give rounds to one stage of a chain', 'key'));
+      roundCount[id] = repeats;
+      set.add(ROUND_AXIS);
+    } else if (fed.length > 0) {
+      const counts = new Set(fed.map((f) => roundCount[f]));
+      if (counts.size > 1) diagnostics.push(source.atPath(['stages', id, 'needs'], `stage "${id}" needs stages that repeat over different numbers of rounds (${fed.map((f) => `"${f}": ${roundCount[f]}`).join(', ')})`, 'a stage pairs its needs round by round: give them the same rounds, or gather them with an aggregate stage', 'value'));
+      roundCount[id] = Math.min(...fed.map((f) => roundCount[f] ?? 0));
+    }
     axes[id] = [...set].sort();
   }
 
@@ -282,7 +343,9 @@ export function expand(
     const type = types.get(stage?.uses ?? '');
     if (stage === undefined || type === undefined || badExpressions.has(id)) continue;
     const stageAxes = new Set(axes[id] ?? []);
-    const matrices = projectOnce(stageAxes);
+    const rounds = stageAxes.delete(ROUND_AXIS) ? roundCount[id] ?? 1 : 0;
+    const matrices: Combination[] = rounds === 0 ? projectOnce(stageAxes) : projectOnce(stageAxes).flatMap((m) => Array.from({ length: rounds }, (_, r): Combination => ({ ...m, [ROUND_AXIS]: r + 1 })));
+    if (rounds > 0) stageAxes.add(ROUND_AXIS);
     planned += matrices.length;
     if (planned > MAX_INSTANCES) {
       diagnostics.push(source.atPath(['stages', id], `stage "${id}" brings the pipeline to ${planned.toLocaleString('en-US')} instances (${matrices.length.toLocaleString('en-US')} of its own, over ${[...stageAxes].join(', ') || 'no axes'}), more than the limit of ${MAX_INSTANCES.toLocaleString('en-US')}`, 'make fewer stages depend on the largest axes, or split the experiment into several pipelines', 'key'));
@@ -308,6 +371,9 @@ export function expand(
           .filter((c) => Object.entries(c.matrix).every(([axis, value]) => !hasOwn(matrix, axis) || canonicalJson(matrix[axis]) === canonicalJson(value)))
           .map((c) => c.id);
       }
+      // Round r of a repeating stage reads round r - 1 of the same cell, under the stage's own id.
+      const round = own(matrix, ROUND_AXIS);
+      if (roundsOf[id] !== undefined && typeof round === 'number' && round > 1) needs[id] = [instanceId(id, { ...matrix, [ROUND_AXIS]: round - 1 })];
       list.push({ id: iid, stage: id, type, matrix, params: resolved, needs });
     }
     diagnostics.push(...problems.diagnostics());
@@ -315,7 +381,7 @@ export function expand(
     instances.push(...list);
   }
   if (diagnostics.length > 0) return { diagnostics: tidy(diagnostics) };
-  return { expansion: { name: spec.name, params, stages: order, axes, instances }, diagnostics: [] };
+  return { expansion: { name: spec.name, params, stages: order, axes, rounds: roundsOf, instances }, diagnostics: [] };
 }
 
 /** Facts gathered outside the planner that keys depend on. */

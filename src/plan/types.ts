@@ -77,6 +77,8 @@ export interface Expansion {
   readonly stages: readonly string[];
   /** The matrix axes each stage is expanded over. */
   readonly axes: Readonly<Record<string, readonly string[]>>;
+  /** The number of rounds of each stage that declares `rounds:`. */
+  readonly rounds: Readonly<Record<string, number>>;
   readonly instances: readonly StageInstance[];
 }
 

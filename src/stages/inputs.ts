@@ -59,9 +59,14 @@ export async function openArtifact(dir: string): Promise<ArtifactReader> {
   };
 }
 
-/** Builds the inputs object a stage sees from the opened artifacts of each need. */
-export function makeInputs(byNeed: Readonly<Record<string, readonly ArtifactReader[]>>): StageInputs {
-  const ids = Object.keys(byNeed);
+/**
+ * Builds the inputs object a stage sees from the opened artifacts of each
+ * need; `stage` is the running stage's id, under which the planner lists the
+ * previous round of a stage that repeats in rounds.
+ */
+export function makeInputs(byNeed: Readonly<Record<string, readonly ArtifactReader[]>>, stage?: string): StageInputs {
+  const previous = stage === undefined ? undefined : byNeed[stage];
+  const ids = Object.keys(byNeed).filter((id) => id !== stage);
   const needs = (): string => ids.map((id) => `${id} (${[...new Set((byNeed[id] ?? []).map((a) => a.type))].join(', ') || 'nothing'})`).join(', ') || 'nothing';
   const ofType = (type: string, why: string): ArtifactReader | null => {
     const found = ids.flatMap((id) => byNeed[id] ?? []).filter((a) => a.type === type);
@@ -83,9 +88,12 @@ export function makeInputs(byNeed: Readonly<Record<string, readonly ArtifactRead
       return ofType(type, `this stage reads the output of a "${type}" stage when it has one`);
     },
     all(id) {
-      const list = byNeed[id];
+      const list = id === stage ? undefined : byNeed[id];
       if (list === undefined) throw new Error(`stage has no input "${id}"; it needs ${ids.join(', ') || 'nothing'}`);
       return list;
+    },
+    previousRound() {
+      return previous?.[0] ?? null;
     },
     one(id) {
       const list = this.all(id);

@@ -21,6 +21,7 @@ const BUILTINS = {
   'seed-labels': () => import('./seed-labels.js'),
   propagate: () => import('./propagate.js'),
   train: () => import('./train.js'),
+  'active-learning': () => import('./active-learning.js'),
   evaluate: () => import('./evaluate.js'),
   aggregate: () => import('./aggregate.js'),
 } as const satisfies Record<string, () => Promise<{ stage: StageType<never> }>>;

@@ -65,7 +65,7 @@ export interface Clusters {
   readonly distances: Float32Array;
 }
 
-async function readClusters(kmeans: ArtifactReader): Promise<Clusters> {
+export async function readClusters(kmeans: ArtifactReader): Promise<Clusters> {
   const centers = await readArray(kmeans, 'centers.npy', 'float32', ['*', '*']);
   const [k = 0, d = 0] = centers.shape;
   const assignment = (await readArray(kmeans, 'assignment.npy', 'int32', ['*'])).data;
@@ -110,23 +110,35 @@ export function nearestShare(assignment: Int32Array, distances: Float32Array, k:
 }
 
 /**
- * The most typical member of each cluster, as TypiClust (Hacohen et al.,
- * ICML 2022) picks it: typicality is the inverse of the mean Euclidean
- * distance to the image's `neighbors` nearest neighbours (+1e-5), read from
- * the kNN graph of the whole training set; clusters of `minSize` images or
- * fewer are left out; ties go to the lower index. Cluster by cluster.
+ * Each image's typicality as TypiClust (Hacohen et al., ICML 2022) measures
+ * it: the inverse of the mean Euclidean distance to its `neighbors` nearest
+ * neighbours (+1e-5), read from the kNN graph of the whole training set.
+ */
+export function typicality(graph: { readonly distances: Float32Array; readonly k: number }, n: number, neighbors: number): Float64Array {
+  const out = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    let sum = 0;
+    for (let m = 0; m < neighbors; m++) sum += graph.distances[i * graph.k + m] as number;
+    out[i] = 1 / (sum / neighbors + 1e-5);
+  }
+  return out;
+}
+
+/**
+ * The most typical member of each cluster, as TypiClust picks it (see
+ * {@link typicality}); clusters of `minSize` images or fewer are left out;
+ * ties go to the lower index. Cluster by cluster.
  */
 export function typicalPicks(assignment: Int32Array, k: number, graph: { readonly indices: Int32Array; readonly distances: Float32Array; readonly k: number }, neighbors: number, minSize: number): Int32Array {
   const sizes = new Int32Array(k);
   for (const j of assignment) sizes[j] = (sizes[j] as number) + 1;
+  const scores = typicality(graph, assignment.length, neighbors);
   const best = new Int32Array(k).fill(-1);
   const bestScore = new Float64Array(k).fill(-Infinity);
   for (let i = 0; i < assignment.length; i++) {
     const j = assignment[i] as number;
     if ((sizes[j] as number) <= minSize) continue;
-    let sum = 0;
-    for (let m = 0; m < neighbors; m++) sum += graph.distances[i * graph.k + m] as number;
-    const score = 1 / (sum / neighbors + 1e-5);
+    const score = scores[i] as number;
     if (score > (bestScore[j] as number)) {
       best[j] = i;
       bestScore[j] = score;

@@ -1,10 +1,11 @@
 import { existsSync } from 'node:fs';
 import { loadTf } from '../ml/backend.js';
 import { MlpSpecError, resolveMlp, saveMlp, trainMlp } from '../ml/mlp/index.js';
-import type { EpochMetrics, LabelledData, Loss, MlpSpec, OptimizerName, ResolvedMlp } from '../ml/mlp/index.js';
+import type { Tf } from '../ml/backend.js';
+import type { EpochMetrics, LabelledData, Loss, MlpSpec, MlpWeights, OptimizerName, ResolvedMlp, TrainResult } from '../ml/mlp/index.js';
 import { ACTIVATIONS, LOSSES, OPTIMIZERS } from '../ml/mlp/index.js';
 import { readArray, readImages } from './inputs.js';
-import type { ArtifactReader } from './types.js';
+import type { ArtifactReader, StageContext } from './types.js';
 import { StageUserError } from './types.js';
 import type { StageType } from './types.js';
 
@@ -57,7 +58,8 @@ export const DEFAULT_MODEL: MlpSpec = {
   ],
 };
 
-const schema = {
+/** The JSON Schema of a `train` stage's `with`; its properties are every stage's that trains an MLP. */
+export const TRAIN_SCHEMA = {
   $schema: 'http://json-schema.org/draft-07/schema#',
   type: 'object',
   additionalProperties: false,
@@ -130,7 +132,7 @@ const schema = {
 } as const;
 
 /** The rows `indices` of an image matrix already in [0, 1]. */
-function gatherRows(images: { pixels: Float32Array; shape: readonly number[] }, indices: Int32Array): Float32Array {
+export function gatherRows(images: { pixels: Float32Array; shape: readonly number[] }, indices: Int32Array): Float32Array {
   const [rows = 0, width = 0] = images.shape;
   const out = new Float32Array(indices.length * width);
   indices.forEach((row, i) => {
@@ -158,7 +160,7 @@ function dataset(x: Float32Array, y: Int32Array, net: ResolvedMlp, name: string)
   return { x, y, n };
 }
 
-async function seedSet(seeds: ArtifactReader, split: ArtifactReader): Promise<{ x: Float32Array; y: Int32Array }> {
+export async function seedSet(seeds: ArtifactReader, split: ArtifactReader): Promise<{ x: Float32Array; y: Int32Array }> {
   const y = (await readArray(seeds, 'y.npy', 'int32', ['*'])).data;
   if (existsSync(seeds.path('indices.npy'))) {
     const indices = (await readArray(seeds, 'indices.npy', 'int32', [y.length])).data;
@@ -178,6 +180,62 @@ function finalMetrics(last: EpochMetrics | undefined): Record<string, number> {
   };
 }
 
+/** What {@link fitMlp} gives back: the weights, their training history, and the TensorFlow.js they were trained with. */
+export interface FittedMlp {
+  readonly weights: MlpWeights;
+  readonly history: TrainResult['history'];
+  readonly epochs: number;
+  readonly seconds: number;
+  readonly compute: string;
+  readonly tf: Tf;
+}
+
+/**
+ * Trains the MLP that `params` describe on a labelled set (named in
+ * messages), validating each epoch on the split's validation set and
+ * reporting progress: the training of `train`, shared by stages that train
+ * models of their own (active learning). The data's mistakes are user errors.
+ */
+export async function fitMlp(params: TrainParams, labelled: { readonly x: Float32Array; readonly y: Int32Array; readonly name: string }, split: ArtifactReader, ctx: StageContext): Promise<FittedMlp> {
+  let net: ResolvedMlp;
+  try {
+    net = resolveMlp(params.model, params.loss);
+  } catch (error) {
+    if (error instanceof MlpSpecError) throw new StageUserError(`model: ${error.message}`);
+    throw error;
+  }
+  const meta = await split.readJson<SplitMetaFields>('meta.json');
+  if (net.classes !== meta.classes) {
+    throw new StageUserError(`the model's last layer has ${net.classes} units but the data set has ${meta.classes} classes`, 'give the last dense layer one unit per class');
+  }
+  const train = dataset(labelled.x, labelled.y, net, labelled.name);
+  const yVal = (await readArray(split, 'y_val.npy', 'int32', ['*'])).data;
+  const val = yVal.length > 0 ? dataset((await readImages(split, 'x_val.npy', [yVal.length, '*'])).pixels, yVal, net, 'validation') : undefined;
+
+  const { tf, compute } = await loadTf((message) => ctx.log('warn', message));
+  const began = performance.now();
+  const epochs = epochsFor(params, train.n);
+  if (epochs !== params.epochs) ctx.log('info', `training ${epochs} epochs instead of ${params.epochs} to make at least ${params.min_steps} optimizer steps`);
+  const { weights, history } = await trainMlp(tf, params.model, train, val, {
+    epochs,
+    batchSize: params.batch_size,
+    learningRate: params.optimizer.learning_rate,
+    optimizer: params.optimizer.name,
+    loss: params.loss,
+    seed: params.seed,
+    shuffle: params.shuffle,
+    threads: params.threads,
+    signal: ctx.signal,
+    onEpoch: (epoch, m) => {
+      const metrics: Record<string, number> = { loss: m.loss, accuracy: m.accuracy };
+      if (m.val_loss !== undefined) metrics['val_loss'] = m.val_loss;
+      if (m.val_accuracy !== undefined) metrics['val_accuracy'] = m.val_accuracy;
+      ctx.progress({ unit: 'epoch', step: epoch, total: epochs, metrics });
+    },
+  });
+  return { weights, history, epochs, seconds: (performance.now() - began) / 1000, compute, tf };
+}
+
 /**
  * Trains a multi-layer perceptron on the seed labels, validating on the
  * split's validation set after each epoch, and saves it in the TensorFlow.js
@@ -194,51 +252,15 @@ export const stage: StageType<TrainParams> = {
   heavy: true,
   role: 'training',
   numeric: true,
-  schema,
+  schema: TRAIN_SCHEMA,
   async run(inputs, params, ctx) {
-    let net: ResolvedMlp;
-    try {
-      net = resolveMlp(params.model, params.loss);
-    } catch (error) {
-      if (error instanceof MlpSpecError) throw new StageUserError(`model: ${error.message}`);
-      throw error;
-    }
     const split = inputs.byType('split');
     // A propagate stage's output is a seed set too, built from a seed-labels one.
     const seeds = inputs.findType('propagate') ?? inputs.byType('seed-labels');
-    const meta = await split.readJson<SplitMetaFields>('meta.json');
-    if (net.classes !== meta.classes) {
-      throw new StageUserError(`the model's last layer has ${net.classes} units but the data set has ${meta.classes} classes`, 'give the last dense layer one unit per class');
-    }
-    const seed = await seedSet(seeds, split);
-    const train = dataset(seed.x, seed.y, net, 'seed-labels');
-    const yVal = (await readArray(split, 'y_val.npy', 'int32', ['*'])).data;
-    const val = yVal.length > 0 ? dataset((await readImages(split, 'x_val.npy', [yVal.length, '*'])).pixels, yVal, net, 'validation') : undefined;
-
-    const { tf, compute } = await loadTf((message) => ctx.log('warn', message));
-    const began = performance.now();
-    const epochs = epochsFor(params, train.n);
-    if (epochs !== params.epochs) ctx.log('info', `training ${epochs} epochs instead of ${params.epochs} to make at least ${params.min_steps} optimizer steps`);
-    const { weights, history } = await trainMlp(tf, params.model, train, val, {
-      epochs,
-      batchSize: params.batch_size,
-      learningRate: params.optimizer.learning_rate,
-      optimizer: params.optimizer.name,
-      loss: params.loss,
-      seed: params.seed,
-      shuffle: params.shuffle,
-      threads: params.threads,
-      signal: ctx.signal,
-      onEpoch: (epoch, m) => {
-        const metrics: Record<string, number> = { loss: m.loss, accuracy: m.accuracy };
-        if (m.val_loss !== undefined) metrics['val_loss'] = m.val_loss;
-        if (m.val_accuracy !== undefined) metrics['val_accuracy'] = m.val_accuracy;
-        ctx.progress({ unit: 'epoch', step: epoch, total: epochs, metrics });
-      },
-    });
-    const trainSeconds = (performance.now() - began) / 1000;
+    const { x, y } = await seedSet(seeds, split);
+    const { weights, history, epochs, seconds, compute, tf } = await fitMlp(params, { x, y, name: 'seed-labels' }, split, ctx);
     await saveMlp(tf, params.model, weights, ctx.outDir);
     await ctx.writeJson('history.json', history);
-    return { metrics: { samples: train.n, epochs, ...finalMetrics(history.at(-1)) }, timings: { train: trainSeconds }, details: { backend: compute } };
+    return { metrics: { samples: y.length, epochs, ...finalMetrics(history.at(-1)) }, timings: { train: seconds }, details: { backend: compute } };
   },
 };

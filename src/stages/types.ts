@@ -70,6 +70,12 @@ export interface StageInputs {
   one(id: string): ArtifactReader;
   /** Every artifact of need `id`: one per instance of that stage (a gathering stage gets them all). */
   all(id: string): readonly ArtifactReader[];
+  /**
+   * For a stage that repeats in rounds (`rounds:`), the artifact of the
+   * previous round of the same instance; null in round 1 and for stages that
+   * do not repeat. It is the only output of its own stage a round sees.
+   */
+  previousRound(): ArtifactReader | null;
 }
 
 /** Progress of a running stage, shown live and sent as `progress` events. */
