@@ -30,7 +30,7 @@ export async function runStage<P>(
   stage: StageType<P>,
   params: P,
   inputs: Readonly<Record<string, readonly ArtifactReader[]>> = {},
-  options: { readonly root?: string; readonly matrix?: Record<string, JsonValue> } = {},
+  options: { readonly root?: string; readonly matrix?: Record<string, JsonValue>; /** For a stage that repeats in rounds: the previous round's artifact. */ readonly previous?: ArtifactReader } = {},
 ): Promise<StageRun> {
   const root = options.root ?? (await tempDir());
   const id = `${stage.name}-${++counter}`;
@@ -47,7 +47,7 @@ export async function runStage<P>(
     log: (level, message) => logs.push(`${level}: ${message}`),
     progress: (p) => progress.push(p),
   });
-  const summary = ((await stage.run(makeInputs(inputs), params, ctx)) ?? null) as JsonValue;
+  const summary = ((await stage.run(makeInputs(options.previous === undefined ? inputs : { ...inputs, [id]: [options.previous] }, id), params, ctx)) ?? null) as JsonValue;
   const finalDir = join(root, 'objects', id);
   await publishArtifact(outDir, finalDir, {
     key: id, stage: id, type: stage.name, matrix, record: null, summary, lineage: {}, createdAt: new Date().toISOString(), durationMs: Date.now() - started,
