@@ -59,7 +59,7 @@ describe('active-learning stage', () => {
   test('round 1 trains on the seed set; each later round queries its batch with the previous round\'s model, asks the oracle and counts every label', async () => {
     const w = await world();
     const first = await round(w, PARAMS);
-    assert.deepEqual(first.summary?.metrics, { ...first.summary?.metrics, round: 1, labels: 3, queried: 0, pseudo_labels: 0, pseudo_accuracy: null });
+    assert.deepEqual(first.summary?.metrics, { ...first.summary?.metrics, round: 1, samples: 3, trueLabelsUsed: 3, labelAccuracy: 1, queried: 0, pseudo_labels: 0, pseudo_accuracy: null });
     assert.deepEqual(await labelled(first), { indices: [0, 1, 2], y: [...w.truth.slice(0, 3)] });
 
     // What round 2 should ask for: the 5 smallest margins of round 1's model among the unlabelled images.
@@ -77,12 +77,12 @@ describe('active-learning stage', () => {
     assert.deepEqual(two.y, two.indices.map((i) => w.truth[i]), 'the oracle gives the true labels');
     assert.equal(second.summary?.metrics['round'], 2);
     assert.equal(second.summary?.metrics['queried'], 5);
-    assert.equal(second.summary?.metrics['labels'], 8);
+    assert.equal(second.summary?.metrics['trueLabelsUsed'], 8);
 
     const third = await round(w, PARAMS, second);
     const three = await labelled(third);
     assert.equal(third.summary?.metrics['queried'], 10, 'round 3 takes the second batch');
-    assert.equal(third.summary?.metrics['labels'], 18);
+    assert.equal(third.summary?.metrics['trueLabelsUsed'], 18);
     assert.equal(new Set(three.indices).size, 18, 'never the same image twice');
     assert.deepEqual(three.indices.slice(0, 8), two.indices);
     const accuracy = third.summary?.metrics['accuracy'] ?? NaN;
@@ -95,7 +95,7 @@ describe('active-learning stage', () => {
     const first = await round(w, params);
     const second = await round(w, params, first);
     const metrics = second.summary?.metrics ?? {};
-    assert.equal(metrics['labels'], 8);
+    assert.equal(metrics['trueLabelsUsed'], 8);
     assert.ok((metrics['pseudo_labels'] ?? 0) > 0, 'some predictions pass a threshold of 0.5');
     assert.ok((metrics['pseudo_labels'] ?? 0) <= 120 - 8);
     assert.equal((await labelled(second)).indices.length, 8, 'the labelled set holds only the oracle\'s labels');
@@ -107,10 +107,10 @@ describe('active-learning stage', () => {
     const first = await round(w, { ...PARAMS, strategy: 'random', batch: 100 });
     const second = await round(w, { ...PARAMS, strategy: 'random', batch: 100 }, first);
     assert.equal(second.summary?.metrics['queried'], 17);
-    assert.equal(second.summary?.metrics['labels'], 20);
+    assert.equal(second.summary?.metrics['trueLabelsUsed'], 20);
     const third = await round(w, { ...PARAMS, strategy: 'random', batch: 100 }, second);
     assert.equal(third.summary?.metrics['queried'], 0);
-    assert.equal(third.summary?.metrics['labels'], 20);
+    assert.equal(third.summary?.metrics['trueLabelsUsed'], 20);
   });
 
   test('a list of batches gives round r its (r - 1)th entry, the last repeating', () => {

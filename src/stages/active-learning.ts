@@ -46,7 +46,7 @@ async function seedState(seeds: ArtifactReader): Promise<RoundState> {
 async function previousState(previous: ArtifactReader): Promise<RoundState> {
   const labels = (await readArray(previous, 'y.npy', 'int32', ['*'])).data;
   const indices = (await readArray(previous, 'indices.npy', 'int32', [labels.length])).data;
-  const consumed = previous.summary?.metrics['labels'];
+  const consumed = previous.summary?.metrics['trueLabelsUsed'];
   if (typeof consumed !== 'number') throw new StageUserError(`the previous round "${previous.stage}" has no labels count`, 'rerun it with --force');
   return { indices, labels, consumed };
 }
@@ -87,7 +87,7 @@ async function queryInputs(params: ActiveLearningParams, inputs: Parameters<Stag
  */
 export const stage: StageType<ActiveLearningParams> = {
   name: 'active-learning',
-  version: 1,
+  version: 2,
   requires: [
     { types: ['split'], why: 'active learning reads the training images, the oracle\'s labels and the test set of a split' },
     { types: ['seed-labels'], why: 'active learning starts from a seed set of labelled images' },
@@ -164,10 +164,8 @@ export const stage: StageType<ActiveLearningParams> = {
         pseudo = confidentPredictions(probabilities, meta.classes, labelled, params.self_training.threshold);
       }
     }
-    let pseudoRight = 0;
-    pseudo.indices.forEach((row, i) => {
-      if (pseudo.labels[i] === truth[row]) pseudoRight++;
-    });
+    const right = (indices: Int32Array, labels: Int32Array): number => indices.reduce((sum, row, i) => sum + (labels[i] === truth[row] ? 1 : 0), 0);
+    const pseudoRight = right(pseudo.indices, pseudo.labels);
 
     const rows = concat(state.indices, pseudo.indices);
     const fitted = await fitMlp(params, { x: gatherRows(images, rows), y: concat(state.labels, pseudo.labels), name: 'labelled' }, split, ctx);
@@ -182,7 +180,10 @@ export const stage: StageType<ActiveLearningParams> = {
     return {
       metrics: {
         round,
-        labels: state.consumed,
+        // Named as seed-labels names them, so results and the report read every cell's labels alike.
+        samples: rows.length,
+        trueLabelsUsed: state.consumed,
+        labelAccuracy: (right(state.indices, state.labels) + pseudoRight) / rows.length,
         queried,
         pseudo_labels: pseudo.indices.length,
         pseudo_accuracy: pseudo.indices.length === 0 ? null : pseudoRight / pseudo.indices.length,
