@@ -150,7 +150,7 @@ describe('results, report and run history of a tiny pipeline', () => {
     it('report writes one HTML file whose charts all draw offline in Chromium, and the main chart as SVG and PNG', async () => {
       const result = await rig.run(['report', 'tiny.yaml', '-o', 'out/report.html']);
       assert.equal(result.code, 0, result.stderr);
-      assert.match(result.stdout, /wrote .*report\.html \(4 charts\)/);
+      assert.match(result.stdout, /wrote .*report\.html \(5 charts\)/);
       const html = await readFile(join(rig.dir, 'out', 'report.html'), 'utf8');
       assert.doesNotMatch(html, /<script[^>]+src=|<link[^>]+href=/);
 
@@ -164,7 +164,7 @@ describe('results, report and run history of a tiny pipeline', () => {
       const page = await openReport(browser, join(rig.dir, 'out', 'report.html'), join(rig.dir, 'report.png'));
       assert.deepEqual(page.errors, []);
       assert.deepEqual(page.remote, []);
-      assert.deepEqual(page.charts.map((c) => c.id), ['chart-accuracy', 'chart-label-accuracy', 'chart-training', 'chart-confusion']);
+      assert.deepEqual(page.charts.map((c) => c.id), ['chart-accuracy', 'chart-budget', 'chart-label-accuracy', 'chart-training', 'chart-confusion']);
       for (const chart of page.charts) {
         assert.equal(chart.drawn, 'yes', chart.id);
         assert.ok(chart.marks > 0, `${chart.id} has no marks`);

@@ -97,7 +97,8 @@ export function findCell(table: ResultsTable, selector: string): { readonly cell
 export function kColumn(table: ResultsTable): string | undefined {
   const withK = table.cells.filter((c) => typeof c.row['kmeans.k'] === 'number');
   if (withK.length === 0) return table.matrixColumns.find((c) => c === 'k' || c.endsWith('.k'));
-  return table.matrixColumns.find((m) => withK.every((c) => c.row[m] === c.row['kmeans.k'])) ?? 'kmeans.k';
+  // Cells without the column (active-learning rounds, whose clusters only guide queries) do not decide it.
+  return table.matrixColumns.find((m) => withK.some((c) => c.row[m] !== undefined) && withK.every((c) => c.row[m] === undefined || c.row[m] === c.row['kmeans.k'])) ?? 'kmeans.k';
 }
 
 /**

@@ -56,6 +56,9 @@ export const KEY_METRICS = [
   'evaluate.loss',
 ] as const;
 
+/** The metrics an evaluation-role stage of any type shows as the evaluation's (`evaluate.accuracy`). */
+const EVALUATION_METRICS = ['accuracy', 'loss'] as const;
+
 /** The column of a cell's class coverage: how many classes its labelled set contains. */
 export const CLASSES_COLUMN = 'labels.classes';
 
@@ -65,8 +68,8 @@ export const CLASSES_COLUMN = 'labels.classes';
  * With 10 to 50 labels a class is often missing, which explains much of the
  * spread between replicates.
  */
-async function classCoverage(graph: InstanceGraph<KeyedInstance>, store: Store, cell: KeyedInstance): Promise<number | null> {
-  const labeller = upstreamWithRole(graph, cell, 'labelling');
+async function classCoverage(graph: InstanceGraph<KeyedInstance>, store: Store, cell: KeyedInstance, labelsItself: boolean): Promise<number | null> {
+  const labeller = labelsItself ? cell : upstreamWithRole(graph, cell, 'labelling');
   if (labeller === undefined) return null;
   const file = join(store.objectDir(labeller.key), 'y.npy');
   if (!existsSync(file)) return null;
@@ -114,8 +117,8 @@ const LABEL_METRICS = ['samples', 'trueLabelsUsed', 'labelAccuracy'] as const;
  * `labels.labelAccuracy`) from the nearest upstream instance of a labelling
  * stage type (seed-labels, propagate), whatever its type is called.
  */
-async function labelColumns(graph: InstanceGraph<KeyedInstance>, store: Store, cell: KeyedInstance): Promise<ResultRow> {
-  const labeller = upstreamWithRole(graph, cell, 'labelling');
+async function labelColumns(graph: InstanceGraph<KeyedInstance>, store: Store, cell: KeyedInstance, labelsItself = false): Promise<ResultRow> {
+  const labeller = labelsItself ? cell : upstreamWithRole(graph, cell, 'labelling');
   if (labeller === undefined || (await store.state(labeller.key)).state !== 'ok') return {};
   const summary = readSummary((await readManifest(store.objectDir(labeller.key))).summary ?? null);
   if (summary === null) return {};
@@ -135,8 +138,16 @@ export async function collectResults(plan: Plan, store: Store): Promise<ResultsT
     const base = { id: instance.id, stage: instance.stage, matrix: instance.matrix, key: instance.key, ...(trainer ? { train: { id: trainer.id, key: trainer.key } } : {}) };
     const state = await store.state(instance.key);
     if (state.state === 'ok') {
-      const classes = await classCoverage(graph, store, instance);
-      const row: ResultRow = { ...rowOf(await openArtifact(store.objectDir(instance.key))), ...(await labelColumns(graph, store, instance)) };
+      const artifact = await openArtifact(store.objectDir(instance.key));
+      // A cell that chooses its own labels (an active-learning round) says how many it consumed itself.
+      const labelsItself = artifact.summary !== null && typeof artifact.summary.metrics['trueLabelsUsed'] === 'number';
+      const classes = await classCoverage(graph, store, instance, labelsItself);
+      const row: ResultRow = { ...rowOf(artifact), ...(await labelColumns(graph, store, instance, labelsItself)) };
+      // An evaluation stage of another type (active-learning scores its model on the test set itself) fills the evaluation's columns, so every view compares all cells alike.
+      for (const metric of EVALUATION_METRICS) {
+        const own = artifact.summary?.metrics[metric];
+        if (instance.type.name !== 'evaluate' && typeof own === 'number') row[`evaluate.${metric}`] = own;
+      }
       if (classes !== null) row[CLASSES_COLUMN] = classes;
       cells.push({ ...base, status: 'ok', row: { stage: row['stage'] ?? instance.stage, status: 'ok', ...row } });
     } else {

@@ -1,5 +1,5 @@
 import { formatMatrix } from '../plan/matrix.js';
-import { REPLICATE_AXIS } from '../plan/planner.js';
+import { REPLICATE_AXIS, ROUND_AXIS } from '../plan/planner.js';
 import type { ResultRow } from '../stages/aggregate.js';
 import { describe } from '../stats/describe.js';
 import { comparePaired, holm } from '../stats/paired.js';
@@ -25,7 +25,12 @@ export interface ReplicateGroup {
   /** The strategy's name without K (`full`, `part percent=25`), or the baseline's. */
   readonly series: string;
   readonly k: number | null;
-  /** Whether it is a baseline, a cell without K. */
+  /**
+   * The labels it stands for, which comparisons pair on: K for a cell of the
+   * K grid, the mean labels consumed for a round of active learning, else null.
+   */
+  readonly budget: number | null;
+  /** Whether it is a baseline, a cell without K that does not repeat in rounds. */
   readonly baseline: boolean;
   /** Every replicate's cell, computed or not, in replicate order. */
   readonly cells: readonly Cell[];
@@ -69,7 +74,9 @@ export function replicateGroups(table: ResultsTable): ReplicateGroup[] {
     const first = cells[0] as Cell;
     const kValue = kcol === undefined ? undefined : cells.map((c) => c.row[kcol]).find((v) => typeof v === 'number');
     const k = typeof kValue === 'number' ? kValue : null;
-    const series = k === null ? baselineLabel(first) : seriesLabel(first, kcol, columns);
+    const rounds = typeof first.matrix[ROUND_AXIS] === 'number';
+    // A round's series is its stage and matrix values but the round: `active-10 margin`.
+    const series = k === null ? (rounds ? [first.stage, ...columns.filter((c) => c !== ROUND_AXIS && first.row[c] !== undefined && first.row[c] !== null).map((c) => String(first.row[c]))].join(' ') : baselineLabel(first)) : seriesLabel(first, kcol, columns);
     const row: ResultRow = { stage: first.stage };
     for (const c of columns) row[c] = first.row[c] ?? null;
     const computed = cells.filter((c) => c.status === 'ok');
@@ -86,8 +93,10 @@ export function replicateGroups(table: ResultsTable): ReplicateGroup[] {
       row[names.high] = d.ciHigh;
     }
     const labels = metricValues(computed, 'labels.trueLabelsUsed');
-    if (labels.length > 0) row['labels.trueLabelsUsed.mean'] = describe(labels).mean;
-    return { id, stage: first.stage, label: k === null ? series : `${series}, K=${k}`, series, k, baseline: k === null, cells, row };
+    const used = labels.length > 0 ? describe(labels).mean : null;
+    if (used !== null) row['labels.trueLabelsUsed.mean'] = used;
+    const label = k !== null ? `${series}, K=${k}` : rounds ? `${series}, ${used === null ? `round ${String(first.matrix[ROUND_AXIS])}` : `${Number(used.toFixed(1))} labels`}` : series;
+    return { id, stage: first.stage, label, series, k, budget: k ?? (rounds ? used : null), baseline: k === null && !rounds, cells, row };
   });
 }
 
@@ -95,8 +104,12 @@ export function replicateGroups(table: ResultsTable): ReplicateGroup[] {
 export interface ComparisonRow {
   readonly a: string;
   readonly b: string;
-  /** `strategies` (two strategies at one K) or `random` (a strategy against the random baseline with as many labels). */
-  readonly kind: 'strategies' | 'random';
+  /**
+   * `strategies` (two strategies at one K), `random` (a strategy against the
+   * random baseline with as many labels) or `budget` (two stages at one label
+   * budget: an active-learning round against a cell of the K grid, say).
+   */
+  readonly kind: 'strategies' | 'random' | 'budget';
   readonly k: number | null;
   readonly n: number;
   readonly diff: number | null;
@@ -121,7 +134,8 @@ function bySeed(group: ReplicateGroup, metric: string): Map<number, number> {
 }
 
 /**
- * The comparisons table: every pair of strategies within a K, and every
+ * The comparisons table: every pair of strategies within a K, every pair
+ * of stages at one label budget (K, or a round's labels consumed), and every
  * strategy against the random baseline that drew as many labels as the
  * strategy looked up, paired by replicate seed: the mean difference with its
  * 95% interval, the paired t-test and the Wilcoxon signed-rank test, each
@@ -132,6 +146,10 @@ export function compareGroups(groups: readonly ReplicateGroup[], metric: string 
   const withK = groups.filter((g) => !g.baseline);
   withK.forEach((a, i) => {
     for (const b of withK.slice(i + 1)) if (a.k === b.k && a.stage === b.stage) pairs.push({ a, b, kind: 'strategies' });
+  });
+  const budgeted = groups.filter((g) => g.budget !== null);
+  budgeted.forEach((a, i) => {
+    for (const b of budgeted.slice(i + 1)) if (a.stage !== b.stage && a.budget === b.budget) pairs.push({ a, b, kind: 'budget' });
   });
   const randoms = groups.filter((g) => g.baseline && g.cells.some((c) => c.row['seed-labels.strategy'] === 'random'));
   for (const random of randoms) {
@@ -146,7 +164,7 @@ export function compareGroups(groups: readonly ReplicateGroup[], metric: string 
     const right = bySeed(b, metric);
     const seeds = [...left.keys()].filter((s) => right.has(s)).sort((x, y) => x - y);
     const result = comparePaired(seeds.map((s) => left.get(s) as number), seeds.map((s) => right.get(s) as number));
-    return { a: a.label, b: b.label, kind, k: a.k, result };
+    return { a: a.label, b: b.label, kind, k: a.budget, result };
   });
   const tAdjusted = holm(raw.map((r) => r.result.tTest.p));
   const wAdjusted = holm(raw.map((r) => r.result.wilcoxon.p));

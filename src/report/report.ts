@@ -12,7 +12,7 @@ import { collectResults, instanceFacts, KEY_METRICS, readConfusion, readHistory,
 import { dagSvg, escapeXml } from './dag.js';
 import { renderSvg, svgToPng } from './render.js';
 import { hasReplicates, replicateGroups, statColumns } from './replicates.js';
-import { confusionSpec, curvePoints, metricByKSpec, trainingSpec, type CurveSource, type KPoint, type Reference } from './specs.js';
+import { budgetSpec, confusionSpec, curvePoints, metricByKSpec, trainingSpec, type BudgetPoint, type CurveSource, type KPoint, type Reference } from './specs.js';
 import { statisticsSection } from './statistics-section.js';
 import { describe } from '../stats/describe.js';
 
@@ -89,6 +89,19 @@ function pointsOf(table: ResultsTable, kcol: string | undefined, column: string)
     const value = num(cell.row[column]);
     // Not only evaluated cells: a cell whose training failed still has its seed labels' accuracy.
     return k !== undefined && value !== undefined ? [{ k, value, series: seriesLabel(cell, kcol, table.matrixColumns), cell: cell.id }] : [];
+  });
+}
+
+/**
+ * The label-budget curve's points: each cell of the K grid and each round of
+ * active learning (over replicates, their mean and interval), at the mean
+ * number of true labels it consumed; baselines are left out.
+ */
+function budgetPoints(table: ResultsTable): BudgetPoint[] {
+  return replicateGroups(table).flatMap((g) => {
+    const mean = meanWithInterval(g.row, 'evaluate.accuracy');
+    const labels = num(g.row['labels.trueLabelsUsed.mean']);
+    return g.budget !== null && mean !== undefined && labels !== undefined ? [{ labels, series: g.series, cell: g.id, ...mean }] : [];
   });
 }
 
@@ -200,6 +213,13 @@ export async function writeReport(options: ReportOptions): Promise<ReportResult>
     ? metricByKSpec({ title: 'Test accuracy against K', yTitle: 'test accuracy', kTitle, points: accuracyPoints, references: referencesOf(table, kcol, 'evaluate.accuracy'), series })
     : null;
   charts.push({ id: 'chart-accuracy', title: 'Test accuracy against K', spec: accuracySpec, note: 'No grid cell is evaluated yet.' });
+  const budget = budgetPoints(table);
+  charts.push({
+    id: 'chart-budget',
+    title: 'Test accuracy against labels consumed',
+    spec: budget.length > 1 ? budgetSpec(budget, [...new Set(budget.map((p) => p.series))]) : null,
+    note: 'Fewer than two cells with a label budget are evaluated yet.',
+  });
   const labelPoints = pointsOf(table, kcol, 'labels.labelAccuracy');
   charts.push({
     id: 'chart-label-accuracy',

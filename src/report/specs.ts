@@ -118,6 +118,48 @@ export function metricByKSpec(options: {
   return { $schema: SCHEMA, title: options.title, width, height: 300, config: CONFIG, layer: layers };
 }
 
+/** One method's point on the label-budget curve: mean labels consumed and mean test accuracy, with its 95% interval over replicates. */
+export interface BudgetPoint {
+  readonly labels: number;
+  readonly series: string;
+  readonly value: number;
+  readonly cell: string;
+  readonly low?: number;
+  readonly high?: number;
+}
+
+/**
+ * The label-budget curve: test accuracy against the true labels consumed
+ * (log scale), one line per method, each with a band for its 95% interval
+ * over replicates (the `error-bands` marks) when it has one.
+ */
+export function budgetSpec(points: readonly BudgetPoint[], series: readonly string[]): TopLevelSpec {
+  const labels = [...new Set(points.map((p) => Math.round(p.labels)))].sort((a, b) => a - b);
+  const x = { field: 'labels', type: 'quantitative', title: 'true labels consumed', scale: { type: 'log', nice: false, padding: 24 }, axis: { values: labels, format: 'd', grid: true } } as const;
+  const color = { field: 'series', type: 'nominal', title: 'method', scale: { domain: [...series] }, legend: { labelLimit: 260 } } as const;
+  const banded = points.filter((p) => p.low !== undefined && p.high !== undefined);
+  return {
+    $schema: SCHEMA,
+    title: 'Test accuracy against labels consumed',
+    width: WIDE,
+    height: 340,
+    config: CONFIG,
+    layer: [
+      ...(banded.length > 0 ? [{ data: { values: banded.map((p) => ({ ...p })) }, name: 'error-bands', mark: { type: 'area' as const, opacity: 0.15 }, encoding: { x, y: { field: 'low', type: 'quantitative' as const }, y2: { field: 'high' }, color } }] : []),
+      {
+        data: { values: points.map((p) => ({ ...p })) },
+        mark: { type: 'line', point: { size: 50, filled: true }, strokeWidth: 2 },
+        encoding: {
+          x,
+          y: { field: 'value', type: 'quantitative', title: 'test accuracy', scale: { zero: false, nice: true } },
+          color,
+          tooltip: [{ field: 'cell', title: 'cell' }, { field: 'labels', title: 'labels', format: '.1f' }, { field: 'value', title: 'test accuracy', format: '.4f' }, ...(banded.length > 0 ? [{ field: 'low', title: '95% CI from', format: '.4f' }, { field: 'high', title: 'to', format: '.4f' }] : [])],
+        },
+      },
+    ],
+  };
+}
+
 /**
  * Training curves, one small chart per strategy (baselines together in one),
  * one line per K coloured in K's order, and a menu choosing the metric (loss,

@@ -1,0 +1,106 @@
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { before, describe, it } from 'node:test';
+import { Rig } from './support/rig.js';
+import { writeTinyIdx } from './support/tiny-data.js';
+
+/**
+ * The label-budget experiment's shape on tiny data: representatives at K in
+ * [2, 4, 6], and active learning in rounds from 2 representatives, 2 labels
+ * a round, so its rounds land on the same budgets; 2 replicates.
+ */
+function pipeline(dataDir: string): string {
+  const training = `model: { input_shape: [28, 28], layers: [{ type: flatten }, { type: dense, units: 16, activation: relu }, { type: dense, units: 10, activation: softmax }] }
+      optimizer: { name: adam, learning_rate: 0.01 }
+      epochs: 2
+      batch_size: 32
+      min_steps: 20
+      seed: "\${{ replicate.seed }}"`;
+  return `name: budget
+replicates: 2
+matrix:
+  k: [2, 4, 6]
+stages:
+  data: { uses: dataset, with: { name: fashion-mnist, path: ${JSON.stringify(dataDir)} } }
+  split: { uses: split, needs: [data], with: { validation: 20 } }
+  cluster:
+    uses: kmeans
+    needs: [split]
+    with: { k: "\${{ matrix.k }}", max_iter: 20, seed: "\${{ replicate.seed }}" }
+  seed: { uses: seed-labels, needs: [split, cluster], with: { strategy: representatives } }
+  train:
+    uses: train
+    needs: [split, seed]
+    with:
+      ${training}
+  evaluate: { uses: evaluate, needs: [train, split] }
+  start-clusters:
+    uses: kmeans
+    needs: [split]
+    with: { k: 2, max_iter: 20, seed: "\${{ replicate.seed }}" }
+  start: { uses: seed-labels, needs: [split, start-clusters], with: { strategy: representatives } }
+  active:
+    uses: active-learning
+    needs: [split, start]
+    rounds: 3
+    with:
+      strategy: margin
+      batch: 2
+      ${training}
+`;
+}
+
+describe('label budget', () => {
+  let rig: Rig;
+
+  before(async () => {
+    rig = await Rig.create();
+    await writeTinyIdx(join(rig.dir, 'data'));
+    await rig.write('p.yaml', pipeline(join(rig.dir, 'data')));
+    const run = await rig.run(['run', 'p.yaml', '--jobs', '2']);
+    assert.equal(run.code, 0, run.stderr);
+  });
+
+  it('results read each round\'s labels consumed and test accuracy as a cell\'s, grouped over replicates by round', async () => {
+    const result = await rig.run(['results', 'p.yaml', '--per-replicate', '--format', 'json']);
+    assert.equal(result.code, 0, result.stderr);
+    const rows = (JSON.parse(result.stdout) as { rows: Record<string, unknown>[] }).rows.filter((r) => r['stage'] === 'active');
+    assert.equal(rows.length, 6);
+    for (const row of rows) {
+      assert.equal(row['labels.trueLabelsUsed'], 2 * Number(row['round']), String(row['id']));
+      assert.equal(row['evaluate.accuracy'], row['active-learning.accuracy']);
+      assert.ok(typeof row['labels.classes'] === 'number' && row['labels.classes'] <= 2 * Number(row['round']));
+    }
+    const table = await rig.run(['results', 'p.yaml']);
+    assert.match(table.stdout, /active, 4 labels\s+2\s/);
+  });
+
+  it('results --compare pairs each round with the cells of the K grid at as many labels', async () => {
+    const result = await rig.run(['results', 'p.yaml', '--compare', '--format', 'json']);
+    assert.equal(result.code, 0, result.stderr);
+    const rows = (JSON.parse(result.stdout) as { rows: Record<string, unknown>[] }).rows;
+    const budget = rows.filter((r) => r['kind'] === 'budget').map((r) => `${String(r['a'])} | ${String(r['b'])} | ${String(r['k'])} | ${String(r['n'])}`).sort();
+    assert.deepEqual(budget, [
+      'evaluate, K=2 | active, 2 labels | 2 | 2',
+      'evaluate, K=4 | active, 4 labels | 4 | 2',
+      'evaluate, K=6 | active, 6 labels | 6 | 2',
+    ]);
+  });
+
+  it('the report draws test accuracy against labels consumed, one line per method', async () => {
+    const result = await rig.run(['report', 'p.yaml', '-o', 'report.html']);
+    assert.equal(result.code, 0, result.stderr);
+    const html = await readFile(join(rig.dir, 'report.html'), 'utf8');
+    assert.match(html, /Test accuracy against labels consumed/);
+    const specs = /<script type="application\/json" id="seedflow-specs">([\s\S]*?)<\/script>/.exec(html)?.[1];
+    assert.ok(specs !== undefined, 'the page holds its chart specs');
+    const spec = (JSON.parse(specs) as Record<string, { layer: { data: { values: { series: string; labels: number; value: number }[] } }[] }>)['chart-budget'];
+    assert.ok(spec !== undefined, 'a label-budget chart');
+    const points = spec.layer.at(-1)?.data.values ?? [];
+    assert.deepEqual([...new Set(points.map((p) => p.series))].sort(), ['active', 'evaluate']);
+    assert.deepEqual(points.filter((p) => p.series === 'active').map((p) => p.labels), [2, 4, 6]);
+    // Two replicates give each point a 95% band.
+    assert.ok(spec.layer.some((l) => (l as { name?: string }).name === 'error-bands'));
+  });
+});
