@@ -86,6 +86,30 @@ describe('label budget', () => {
       'evaluate, K=4 | active, 4 labels | 4 | 2',
       'evaluate, K=6 | active, 6 labels | 6 | 2',
     ]);
+    // Rounds of one series are not paired with each other, nor K cells of one strategy.
+    assert.equal(rows.length, budget.length, JSON.stringify(rows.map((r) => [r['a'], r['b']])));
+  });
+
+  it('results --compare --against SERIES keeps the pairs with that series, as other − SERIES, Holm-adjusted over those alone', async () => {
+    const all = await rig.run(['results', 'p.yaml', '--compare', '--format', 'json']);
+    const against = await rig.run(['results', 'p.yaml', '--compare', '--against', 'evaluate', '--format', 'json']);
+    assert.equal(against.code, 0, against.stderr);
+    const rows = (JSON.parse(against.stdout) as { rows: Record<string, unknown>[] }).rows;
+    const before = (JSON.parse(all.stdout) as { rows: Record<string, unknown>[] }).rows;
+    assert.deepEqual(rows.map((r) => `${String(r['a'])} | ${String(r['b'])}`).sort(), ['active, 2 labels | evaluate, K=2', 'active, 4 labels | evaluate, K=4', 'active, 6 labels | evaluate, K=6']);
+    for (const row of rows) {
+      const same = before.find((r) => r['a'] === row['b'] && r['b'] === row['a']);
+      assert.ok(same !== undefined);
+      // Turned around: the difference changes sign, the p-values do not.
+      assert.ok(row['diff'] === -(same['diff'] as number) && row['ciLow'] === -(same['ciHigh'] as number), JSON.stringify([row, same]));
+      assert.equal(row['tP'], same['tP']);
+    }
+    const unknown = await rig.run(['results', 'p.yaml', '--compare', '--against', 'nope']);
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.stderr, /--against: no series is named "nope"; the series are "evaluate", "active"/);
+    const alone = await rig.run(['results', 'p.yaml', '--against', 'evaluate']);
+    assert.equal(alone.code, 2);
+    assert.match(alone.stderr, /add --compare/);
   });
 
   it('the report draws test accuracy against labels consumed, one line per method', async () => {

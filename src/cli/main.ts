@@ -58,6 +58,8 @@ Options:
   --format FORMAT             dag: mermaid (default) or dot; results: table (default), csv, json or markdown
   --sort COLUMN               results: order by COLUMN, numbers largest first (a unique last part works: accuracy)
   --compare                   results: paired comparisons of strategies over replicates (t-test, Wilcoxon, Holm)
+  --against SERIES            results --compare: only the pairs with SERIES (as the tables name it: random, active-10 margin),
+                              each as other − SERIES, Holm-adjusted over those alone
   --per-replicate             results: with replicates, every replicate's row instead of the statistics per cell
   -o, --output FILE           report: the HTML file (default: report.html); FILE-accuracy.svg and .png go next to it
   --cell CELL                 report: the cell whose confusion matrix is drawn, by id, stage or matrix values
@@ -84,7 +86,7 @@ const COMMANDS = {
   gc: { usage: '<pipeline>... [--store DIR] [--keep-within DURATION] [--yes] [--wait]', options: ['--set', '--store', '--keep-within', '--yes', '--wait'] },
   doctor: { usage: '[--store DIR] [--queue URL]', options: ['--store', '--queue'] },
   worker: { usage: '--queue URL --store DIR [--jobs N] [--name NAME] [--idle-exit DURATION]', options: ['--queue', '--store', '--jobs', '--name', '--idle-exit'] },
-  results: { usage: '<pipeline> [--format table|csv|json|markdown] [--sort COLUMN] [--set ...] [--store DIR]', options: ['--set', '--store', '--format', '--sort', '--json'] },
+  results: { usage: '<pipeline> [--format table|csv|json|markdown] [--sort COLUMN] [--compare [--against SERIES]] [--per-replicate] [--set ...] [--store DIR]', options: ['--set', '--store', '--format', '--sort', '--json', '--compare', '--against', '--per-replicate'] },
   report: { usage: '<pipeline> [-o report.html] [--cell CELL] [--set ...] [--store DIR]', options: ['--set', '--store', '-o, --output', '--cell'] },
   runs: { usage: '[pipeline] [--store DIR] [--json]', options: ['--store', '--json'] },
   compare: { usage: 'RUN_A RUN_B [--store DIR] [--json]', options: ['--store', '--json'] },
@@ -137,6 +139,7 @@ const OPTIONS = {
   'allow-modules': { type: 'string', multiple: true },
   compare: { type: 'boolean' },
   'per-replicate': { type: 'boolean' },
+  against: { type: 'string' },
 } as const;
 
 type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];

@@ -29,6 +29,7 @@ export interface ResultsValues {
   readonly 'allow-modules'?: readonly string[] | undefined;
   readonly compare?: boolean | undefined;
   readonly 'per-replicate'?: boolean | undefined;
+  readonly against?: string | undefined;
 }
 
 /** Quotes a word for a POSIX shell when it needs it. */
@@ -109,12 +110,13 @@ export async function cmdResults(positionals: readonly string[], values: Results
   if (file === undefined) return usage('seedflow results takes one pipeline file');
   const format = (values.json ? 'json' : values.format ?? 'table') as ResultFormat;
   if (!RESULT_FORMATS.includes(format)) return usage(`--format must be one of ${RESULT_FORMATS.join(', ')} for results, got "${values.format ?? ''}"`);
+  if (values.against !== undefined && values.compare !== true) return usage('--against chooses what --compare pairs with: add --compare');
   const store = new Store(storeRoot(values, 'read', file), { readOnly: true });
   const { plan } = await preparePlan({ file, sets: values.set ?? [], store, allowDownload: false, log: (_, m) => err(m), moduleRoots: moduleRoots(values) });
   const table = await collectResults(plan, store);
   if (values.compare === true || (hasReplicates(table) && values['per-replicate'] !== true)) {
     if (values.sort !== undefined) return usage('--sort orders the per-replicate rows: add --per-replicate');
-    return replicateStatistics(table, format, values.compare === true, file);
+    return replicateStatistics(table, format, values.compare === true ? { against: values.against } : null, file);
   }
   let cells: readonly Cell[] = table.cells;
   if (values.sort !== undefined) {
@@ -148,9 +150,10 @@ export async function cmdResults(positionals: readonly string[], values: Results
 }
 
 /** `results` of a pipeline with replicates: a row per cell over its replicates, or with `--compare` the paired comparisons. */
-function replicateStatistics(table: ResultsTable, format: ResultFormat, compare: boolean, file: string): number {
-  if (compare) {
-    const rows = comparisonRows(table);
+function replicateStatistics(table: ResultsTable, format: ResultFormat, compare: { readonly against: string | undefined } | null, file: string): number {
+  if (compare !== null) {
+    const rows = comparisonRows(table, compare.against);
+    if ('problem' in rows) return usage(rows.problem);
     if (format === 'json') out(JSON.stringify({ pipeline: table.pipeline, columns: COMPARISON_COLUMNS, rows }));
     else if (format === 'csv') process.stdout.write(toCsv(rows.map((r) => ({ ...r })), [...COMPARISON_COLUMNS]));
     else {

@@ -43,9 +43,18 @@ export function statisticsText(table: ResultsTable): { head: string[]; rows: str
 /** The comparisons table's columns, as csv and json carry them. */
 export const COMPARISON_COLUMNS = ['a', 'b', 'kind', 'k', 'n', 'diff', 'ciLow', 'ciHigh', 'tP', 'tPHolm', 'wilcoxonP', 'wilcoxonPHolm', 'significant'] as const;
 
-/** The comparisons of a table's strategies on the test accuracy. */
-export function comparisonRows(table: ResultsTable): ComparisonRow[] {
-  return compareGroups(replicateGroups(table), COMPARED_METRIC);
+/**
+ * The comparisons of a table's strategies on the test accuracy; with
+ * `against`, only those with that series, or a problem naming the series
+ * there are when it is none of them.
+ */
+export function comparisonRows(table: ResultsTable, against?: string): ComparisonRow[] | { problem: string } {
+  const groups = replicateGroups(table);
+  if (against !== undefined && !groups.some((g) => g.series === against)) {
+    const names = [...new Set(groups.map((g) => g.series))];
+    return { problem: `--against: no series is named "${against}"; the series are ${names.map((n) => `"${n}"`).join(', ') || 'none (nothing computed yet)'}` };
+  }
+  return compareGroups(groups, COMPARED_METRIC, against);
 }
 
 /** The comparisons table for people; significant differences are marked with `*`. */

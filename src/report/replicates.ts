@@ -134,30 +134,34 @@ function bySeed(group: ReplicateGroup, metric: string): Map<number, number> {
 }
 
 /**
- * The comparisons table: every pair of strategies within a K, every pair
- * of stages at one label budget (K, or a round's labels consumed), and every
- * strategy against the random baseline that drew as many labels as the
+ * The comparisons table: every pair of strategies within a K, every other
+ * pair of series at one label budget (K, or a round's labels consumed), and
+ * every strategy against the random baseline that drew as many labels as the
  * strategy looked up, paired by replicate seed: the mean difference with its
  * 95% interval, the paired t-test and the Wilcoxon signed-rank test, each
- * Holm-adjusted across the whole table.
+ * Holm-adjusted across the whole table. Rounds of one series are never paired
+ * with each other: more labels winning is not a finding. With `against` (a
+ * series), only the pairs holding that series are kept, turned so it is `b`,
+ * and Holm's adjustment runs over those alone.
  */
-export function compareGroups(groups: readonly ReplicateGroup[], metric: string = COMPARED_METRIC): ComparisonRow[] {
-  const pairs: { a: ReplicateGroup; b: ReplicateGroup; kind: ComparisonRow['kind'] }[] = [];
-  const withK = groups.filter((g) => !g.baseline);
-  withK.forEach((a, i) => {
-    for (const b of withK.slice(i + 1)) if (a.k === b.k && a.stage === b.stage) pairs.push({ a, b, kind: 'strategies' });
-  });
-  const budgeted = groups.filter((g) => g.budget !== null);
-  budgeted.forEach((a, i) => {
-    for (const b of budgeted.slice(i + 1)) if (a.stage !== b.stage && a.budget === b.budget) pairs.push({ a, b, kind: 'budget' });
+export function compareGroups(groups: readonly ReplicateGroup[], metric: string = COMPARED_METRIC, against?: string): ComparisonRow[] {
+  let pairs: { a: ReplicateGroup; b: ReplicateGroup; kind: ComparisonRow['kind'] }[] = [];
+  groups.forEach((a, i) => {
+    for (const b of groups.slice(i + 1)) {
+      if (a.k !== null && a.k === b.k && a.stage === b.stage) pairs.push({ a, b, kind: 'strategies' });
+      else if (a.budget !== null && a.budget === b.budget && a.series !== b.series) pairs.push({ a, b, kind: 'budget' });
+    }
   });
   const randoms = groups.filter((g) => g.baseline && g.cells.some((c) => c.row['seed-labels.strategy'] === 'random'));
   for (const random of randoms) {
     const drawn = random.cells.map((c) => c.row['labels.samples']).find((v) => typeof v === 'number');
-    for (const a of withK) {
+    for (const a of groups.filter((g) => !g.baseline)) {
       const used = a.row['labels.trueLabelsUsed.mean'];
       if (typeof drawn === 'number' && typeof used === 'number' && used === drawn) pairs.push({ a, b: random, kind: 'random' });
     }
+  }
+  if (against !== undefined) {
+    pairs = pairs.filter((p) => p.a.series === against || p.b.series === against).map((p) => (p.a.series === against ? { ...p, a: p.b, b: p.a } : p));
   }
   const raw = pairs.map(({ a, b, kind }) => {
     const left = bySeed(a, metric);

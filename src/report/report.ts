@@ -101,7 +101,7 @@ function budgetPoints(table: ResultsTable): BudgetPoint[] {
   return replicateGroups(table).flatMap((g) => {
     const mean = meanWithInterval(g.row, 'evaluate.accuracy');
     const labels = num(g.row['labels.trueLabelsUsed.mean']);
-    return g.budget !== null && mean !== undefined && labels !== undefined ? [{ labels, series: g.series, cell: g.id, ...mean }] : [];
+    return g.budget !== null && mean !== undefined && labels !== undefined ? [{ labels, budget: g.budget, series: g.series, cell: g.id, ...mean }] : [];
   });
 }
 
