@@ -59,8 +59,13 @@ describe('active-learning stage', () => {
   test('round 1 trains on the seed set; each later round queries its batch with the previous round\'s model, asks the oracle and counts every label', async () => {
     const w = await world();
     const first = await round(w, PARAMS);
+    const firstAccuracy = first.summary?.metrics['accuracy'];
     assert.deepEqual(first.summary?.metrics, { ...first.summary?.metrics, round: 1, samples: 3, trueLabelsUsed: 3, labelAccuracy: 1, queried: 0, pseudo_labels: 0, pseudo_accuracy: null });
     assert.deepEqual(await labelled(first), { indices: [0, 1, 2], y: [...w.truth.slice(0, 3)] });
+    // Its test scores as evaluate writes them, so the report can draw its confusion matrix.
+    const scored = await first.readJson<{ accuracy: number; confusion: number[][] }>('metrics.json');
+    assert.equal(scored.confusion.flat().reduce((a, b) => a + b, 0), 30);
+    assert.equal(scored.accuracy, firstAccuracy);
 
     // What round 2 should ask for: the 5 smallest margins of round 1's model among the unlabelled images.
     const model = await loadLayersModelFromFolder(tf, first.dir);
@@ -111,6 +116,13 @@ describe('active-learning stage', () => {
     const third = await round(w, { ...PARAMS, strategy: 'random', batch: 100 }, second);
     assert.equal(third.summary?.metrics['queried'], 0);
     assert.equal(third.summary?.metrics['trueLabelsUsed'], 20);
+  });
+
+  test('a seed set with propagated labels is refused: they would pass for the oracle\'s', async () => {
+    const w = await world();
+    const indices = Int32Array.from([0, 1, 2, 3, 4, 5]);
+    const propagated = (await runStage(fakeSeeds({ indices, y: indices.map((i) => w.truth[i] ?? -1) }, 2), {}, {}, { root: w.root })).artifact;
+    await assert.rejects(round({ ...w, seeds: propagated }, PARAMS), /labels 6 images from 2 true labels/);
   });
 
   test('a list of batches gives round r its (r - 1)th entry, the last repeating', () => {

@@ -144,6 +144,8 @@ describe('rounds', () => {
     const rig = await Rig.create();
     const cases: { text: string; args?: string[]; message: RegExp }[] = [
       { text: pipeline(rig).replace('matrix: { b: [1, 2] }', 'matrix: { b: [1, 2], round: [1] }'), message: /matrix axis "round" clashes with the rounds' axis/ },
+      // Reserved without rounds too: results would read the axis as rounds.
+      { text: `name: p\nmatrix: { round: [1, 2] }\nstages:\n  one: { uses: ${STAGES}/count.mjs, with: { log: x, value: "\${{ matrix.round }}" } }\n`, message: /matrix axis "round" clashes with the rounds' axis/ },
       { text: pipeline(rig), args: ['--set', 'n=3,4'], message: /rounds reads param "n", which --set sweeps/ },
       { text: pipeline(rig), args: ['--set', 'n=0'], message: /rounds \(param "n"\) must be a whole number from 1 to 1000, got 0/ },
       { text: pipeline(rig), args: ['--set', 'n=2.5'], message: /must be a whole number from 1 to 1000, got 2.5/ },

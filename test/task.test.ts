@@ -14,7 +14,7 @@ import { writeTinyIdx } from './support/tiny-data.js';
 
 const base: Task = {
   format: TASK_FORMAT, seedflow: SEEDFLOW_VERSION, id: 'cluster[k=10]', stage: 'cluster', matrix: { k: 10 }, type: 'kmeans',
-  source: { kind: 'builtin', name: 'kmeans' }, heavy: true, gather: false, params: { k: 10 }, inputs: { split: [{ id: 'split', key: 'a'.repeat(64) }] },
+  source: { kind: 'builtin', name: 'kmeans' }, heavy: true, gather: false, params: { k: 10 }, inputs: { split: [{ id: 'split', key: 'a'.repeat(64), stage: 'split', matrix: {} }] },
   key: 'b'.repeat(64), record: { format: 1, type: 'kmeans', version: 1, params: { k: 10 }, inputs: ['a'.repeat(64)], files: {}, backend: 'wasm+onnxruntime' },
   files: [], compute: 'wasm+onnxruntime',
 };

@@ -46,7 +46,10 @@ function contentOf(instance: KeyedInstance, path: string): TaskContent {
 export function taskOf(instance: KeyedInstance, graph: InstanceGraph<KeyedInstance>, compute: string): Task {
   const inputs: Record<string, TaskInput[]> = {};
   for (const [need, ids] of Object.entries(instance.needs)) {
-    inputs[need] = ids.map((id) => ({ id, key: graph.node(id)?.key ?? '' }));
+    inputs[need] = ids.map((id) => {
+      const node = graph.node(id);
+      return { id, key: node?.key ?? '', stage: node?.stage ?? need, matrix: node?.matrix ?? {} };
+    });
   }
   const source = instance.type.source;
   return {

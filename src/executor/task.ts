@@ -22,6 +22,9 @@ export const SEEDFLOW_VERSION = (createRequire(import.meta.url)('../../../packag
 export interface TaskInput {
   readonly id: string;
   readonly key: string;
+  /** The stage and matrix values of the instance it stands for, which the reader reports (twin instances share one artifact). */
+  readonly stage: string;
+  readonly matrix: Readonly<Record<string, JsonValue>>;
 }
 
 /** Where a task's stage code is: built in, or a local module named by the SHA-256 of its code and its file name. */
@@ -163,7 +166,7 @@ export async function executeTask(task: Task, located: Located, store: ArtifactS
       if (detail !== null) throw new TaskError({ reason: 'input-damaged', input: input.id, key: input.key, detail });
       const { dir, manifest } = await store.open(input.key);
       if (!task.gather) Object.assign(lineage, manifest.lineage ?? {});
-      readers.push(await openArtifact(dir));
+      readers.push({ ...(await openArtifact(dir)), stage: input.stage, matrix: input.matrix });
     }
     byNeed[need] = readers;
   }

@@ -255,8 +255,9 @@ export function expand(
   }
   const combos = withReplicates(matrixCombos, spec.replicates);
   const roundsOf = readRounds(spec, source, params, swept, diagnostics);
-  if (Object.keys(roundsOf).length > 0 && axisNames.includes(ROUND_AXIS)) {
-    diagnostics.push(source.atPath(spec.matrix.axes[ROUND_AXIS] !== undefined ? ['matrix', ROUND_AXIS] : ['matrix'], `matrix axis "${ROUND_AXIS}" clashes with the rounds' axis`, 'rename the axis: "rounds:" expands stages over an axis of that name', 'key'));
+  // Reserved even without rounds: results and the report read an axis of that name as rounds.
+  if (axisNames.includes(ROUND_AXIS)) {
+    diagnostics.push(source.atPath(spec.matrix.axes[ROUND_AXIS] !== undefined ? ['matrix', ROUND_AXIS] : ['matrix'], `matrix axis "${ROUND_AXIS}" clashes with the rounds' axis`, 'rename the axis: "rounds:" expands stages over an axis of that name, and results read it as rounds', 'key'));
   }
 
   // References in `with`: malformed, or naming axes, fields or params that do not exist.
@@ -374,7 +375,7 @@ export function expand(
       // Round r of a repeating stage reads round r - 1 of the same cell, under the stage's own id.
       const round = own(matrix, ROUND_AXIS);
       if (roundsOf[id] !== undefined && typeof round === 'number' && round > 1) needs[id] = [instanceId(id, { ...matrix, [ROUND_AXIS]: round - 1 })];
-      list.push({ id: iid, stage: id, type, matrix, params: resolved, needs });
+      list.push({ id: iid, stage: id, type, matrix, params: roundsOf[id] === undefined ? resolved : paramsOfRound(type, resolved, own(matrix, ROUND_AXIS)), needs });
     }
     diagnostics.push(...problems.diagnostics());
     byStage.set(id, list);
@@ -382,6 +383,24 @@ export function expand(
   }
   if (diagnostics.length > 0) return { diagnostics: tidy(diagnostics) };
   return { expansion: { name: spec.name, params, stages: order, axes, rounds: roundsOf, instances }, diagnostics: [] };
+}
+
+/**
+ * The parameters round `round` of a repeating stage reads, as its type's
+ * `roundParams` says: round 1 without `firstIgnores`, round r ≥ 2 with entry
+ * r − 2 of each `perRound` list (the last repeating). Both the key and the
+ * run get these, so a round's key holds only what it reads: extending a list
+ * of batches keeps the rounds before the change cached.
+ */
+export function paramsOfRound(type: StageTypeInfo, params: JsonObject, round: JsonValue | undefined): JsonObject {
+  const spec = type.roundParams;
+  if (spec === undefined || typeof round !== 'number') return params;
+  const out = dict<JsonValue>();
+  for (const [name, value] of Object.entries(params)) {
+    if (round === 1 && spec.firstIgnores?.includes(name) === true) continue;
+    out[name] = round > 1 && spec.perRound?.includes(name) === true && Array.isArray(value) ? value[Math.min(round - 2, value.length - 1)] ?? null : value;
+  }
+  return out;
 }
 
 /** Facts gathered outside the planner that keys depend on. */

@@ -43,7 +43,20 @@ export interface StageTypeInfo {
   readonly untracked: readonly string[];
   /** The inputs it cannot run without, checked against `needs` before a run. */
   readonly requires: readonly InputRequirement[];
+  /** Which parameters each round reads, for a type made to repeat in rounds. */
+  readonly roundParams?: RoundParams;
   readonly source: StageSource;
+}
+
+/**
+ * How the rounds of a stage type made to repeat read its parameters, so that
+ * each round's key holds only what that round reads: round 1, with no
+ * previous round to act on, ignores `firstIgnores`; round r ≥ 2 reads entry
+ * r − 2 of each `perRound` parameter given as a list (the last entry repeating).
+ */
+export interface RoundParams {
+  readonly firstIgnores?: readonly string[];
+  readonly perRound?: readonly string[];
 }
 
 /** A stage after matrix expansion: one cell of one stage, parameters resolved. */

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { readManifest } from '../cache/artifact.js';
 import type { Store } from '../cache/store.js';
 import { InstanceGraph } from '../plan/instance-graph.js';
+import { ROUND_AXIS } from '../plan/planner.js';
 import type { KeyedInstance, Plan, StageRole } from '../plan/types.js';
 import { rowOf, summaryColumns, type ResultRow } from '../stages/aggregate.js';
 import { openArtifact } from '../stages/inputs.js';
@@ -102,7 +103,8 @@ async function upstreamSummaries(graph: InstanceGraph<KeyedInstance>, store: Sto
   const row: ResultRow = {};
   // Farthest first, so a nearer stage of the same type wins, as in the aggregate's rows.
   for (const instance of lineage(graph, cell).reverse()) {
-    if ((await store.state(instance.key)).state !== 'ok') continue;
+    // A round not computed yet is not the round before it.
+    if (instance.stage === cell.stage || (await store.state(instance.key)).state !== 'ok') continue;
     const { summary } = await readManifest(store.objectDir(instance.key));
     Object.assign(row, summaryColumns(instance.type.name, readSummary(summary ?? null)));
   }
@@ -138,7 +140,8 @@ export async function collectResults(plan: Plan, store: Store): Promise<ResultsT
     const base = { id: instance.id, stage: instance.stage, matrix: instance.matrix, key: instance.key, ...(trainer ? { train: { id: trainer.id, key: trainer.key } } : {}) };
     const state = await store.state(instance.key);
     if (state.state === 'ok') {
-      const artifact = await openArtifact(store.objectDir(instance.key));
+      // The plan names the cell: an artifact shared by twin instances (equal keys) records only the first one's stage and matrix.
+      const artifact = { ...(await openArtifact(store.objectDir(instance.key))), stage: instance.stage, matrix: instance.matrix };
       // A cell that chooses its own labels (an active-learning round) says how many it consumed itself.
       const labelsItself = artifact.summary !== null && typeof artifact.summary.metrics['trueLabelsUsed'] === 'number';
       const classes = await classCoverage(graph, store, instance, labelsItself);
@@ -152,7 +155,7 @@ export async function collectResults(plan: Plan, store: Store): Promise<ResultsT
       cells.push({ ...base, status: 'ok', row: { stage: row['stage'] ?? instance.stage, status: 'ok', ...row } });
     } else {
       const status = state.state;
-      const row: ResultRow = { stage: instance.stage, status, ...flattenJson(instance.matrix), ...(await upstreamSummaries(graph, store, instance)), ...(await labelColumns(graph, store, instance)) };
+      const row: ResultRow = { stage: instance.stage, status, ...flattenJson(instance.matrix), ...(await upstreamSummaries(graph, store, instance)), ...(await labelColumns(graph, store, instance, Object.hasOwn(instance.matrix, ROUND_AXIS))) };
       cells.push({ ...base, status, ...(state.state === 'damaged' ? { reason: state.reason } : {}), row });
     }
   }

@@ -2,6 +2,7 @@ import { classificationMetrics, loadLayersModelFromFolder, predictLayersModel, p
 import { loadTf } from '../ml/backend.js';
 import { confidentPredictions, QUERY_STRATEGIES, selectQueries, type QueryStrategy } from '../ml/query.js';
 import { ndarray } from '../util/npy.js';
+import type { EvaluationFile } from './evaluate.js';
 import { readArray, readImages } from './inputs.js';
 import { readClusters, typicality } from './seed-labels.js';
 import { fitMlp, gatherRows, TRAIN_SCHEMA, type SplitMetaFields, type TrainParams } from './train.js';
@@ -10,13 +11,14 @@ import { StageUserError } from './types.js';
 
 /** The `with` block of an `active-learning` stage: a query strategy, the batches, and the training of `train`. */
 export interface ActiveLearningParams extends TrainParams {
-  readonly strategy: QueryStrategy;
-  /** Images labelled per round after the first: one count, or one per round (round r takes entry r - 2, the last repeating). */
-  readonly batch: number | readonly number[];
+  /** Absent in round 1, which queries nothing (see `roundParams`). */
+  readonly strategy?: QueryStrategy;
+  /** Images labelled per round after the first: one count, or one per round (round r takes entry r - 2, the last repeating); absent in round 1. */
+  readonly batch?: number | readonly number[];
   /** Self-training: each round also trains on the previous model's predictions of at least this probability (not counted as labels). */
   readonly self_training?: { readonly threshold: number };
   /** For `typical`: the neighbours whose mean distance measures density (20, as TypiClust). */
-  readonly neighbors: number;
+  readonly neighbors?: number;
 }
 
 /** The images labelled in a round, and how they were labelled. */
@@ -39,6 +41,10 @@ async function seedState(seeds: ArtifactReader): Promise<RoundState> {
     throw new StageUserError(`the seed set of "${seeds.stage}" has no indices.npy: active learning starts from labelled training images, not centres`, 'start from a seed-labels strategy that labels images (representatives, typical, random)');
   }
   const cost = seeds.summary?.metrics['trueLabelsUsed'];
+  // Propagated labels would pass for the oracle's: never queried, never corrected.
+  if (typeof cost === 'number' && cost < labels.length) {
+    throw new StageUserError(`the seed set of "${seeds.stage}" labels ${labels.length} images from ${cost} true labels: active learning takes every label it starts from as the oracle's`, 'start from a seed-labels strategy that labels each image it picks itself (representatives, typical, random)');
+  }
   return { indices, labels, consumed: typeof cost === 'number' ? cost : labels.length };
 }
 
@@ -52,9 +58,21 @@ async function previousState(previous: ArtifactReader): Promise<RoundState> {
 }
 
 /** The batch of round `round` (from 2). */
-export function batchOf(batch: ActiveLearningParams['batch'], round: number): number {
+export function batchOf(batch: number | readonly number[], round: number): number {
   if (typeof batch === 'number') return batch;
   return batch[Math.min(round - 2, batch.length - 1)] ?? 0;
+}
+
+/** How a round after the first queries; the planner hands those rounds their strategy and batch. */
+interface Query {
+  readonly strategy: QueryStrategy;
+  readonly batch: number;
+  readonly neighbors: number;
+}
+
+function queryOf(params: ActiveLearningParams, round: number): Query {
+  if (params.strategy === undefined || params.batch === undefined) throw new StageUserError(`round ${round} has no strategy or batch to query with`, 'give the stage "strategy" and "batch"');
+  return { strategy: params.strategy, batch: batchOf(params.batch, round), neighbors: params.neighbors ?? 20 };
 }
 
 function concat(a: Int32Array, b: Int32Array): Int32Array {
@@ -64,7 +82,7 @@ function concat(a: Int32Array, b: Int32Array): Int32Array {
   return out;
 }
 
-async function queryInputs(params: ActiveLearningParams, inputs: Parameters<StageType['run']>[0], n: number, ctx: StageContext): Promise<{ clusters?: Int32Array; typicality?: Float64Array }> {
+async function queryInputs(params: Query, inputs: Parameters<StageType['run']>[0], n: number, ctx: StageContext): Promise<{ clusters?: Int32Array; typicality?: Float64Array }> {
   if (params.strategy !== 'typical' && params.strategy !== 'cluster-diverse') return {};
   const clusters = await readClusters(inputs.byType('kmeans', `strategy "${params.strategy}" picks from the clusters holding the fewest labels`));
   if (clusters.assignment.length !== n) throw new StageUserError(`the kmeans input clustered ${clusters.assignment.length} images but the split has ${n} training images`, 'make the kmeans stage need the same split as this stage');
@@ -83,7 +101,7 @@ async function queryInputs(params: ActiveLearningParams, inputs: Parameters<Stag
  * picked with the previous round's model, optionally adds that model's
  * confident predictions (self-training), and trains a new model from
  * scratch. Every round scores its model on the test set and keeps its
- * labelled set (`indices.npy`, `y.npy`), its model and `round.json`.
+ * labelled set (`indices.npy`, `y.npy`), its model, `round.json` and the test set's `metrics.json` (as evaluate writes it).
  */
 export const stage: StageType<ActiveLearningParams> = {
   name: 'active-learning',
@@ -98,6 +116,8 @@ export const stage: StageType<ActiveLearningParams> = {
   heavy: true,
   numeric: true,
   role: 'evaluation',
+  // Round 1 trains on the seed set and queries nothing: its key leaves the query out, so every strategy shares it; later rounds key on their own batch.
+  roundParams: { firstIgnores: ['strategy', 'batch', 'self_training', 'neighbors'], perRound: ['batch'] },
   schema: {
     $schema: 'http://json-schema.org/draft-07/schema#',
     type: 'object',
@@ -147,14 +167,15 @@ export const stage: StageType<ActiveLearningParams> = {
       }
       const labelled = new Uint8Array(n);
       for (const row of state.indices) labelled[row] = 1;
+      const query = queryOf(params, round);
       const picks = selectQueries({
-        strategy: params.strategy,
-        batch: batchOf(params.batch, round),
+        strategy: query.strategy,
+        batch: query.batch,
         labelled,
         probabilities,
         classes: meta.classes,
         seed: params.seed * 1_000_003 + round,
-        ...(await queryInputs(params, inputs, n, ctx)),
+        ...(await queryInputs(query, inputs, n, ctx)),
       });
       queried = picks.length;
       // The oracle: each picked image's true label, counted.
@@ -176,7 +197,10 @@ export const stage: StageType<ActiveLearningParams> = {
     await saveMlp(fitted.tf, params.model, fitted.weights, ctx.outDir);
     await ctx.writeNpy('indices.npy', ndarray('int32', [state.indices.length], state.indices));
     await ctx.writeNpy('y.npy', ndarray('int32', [state.labels.length], state.labels));
-    await ctx.writeJson('round.json', { round, labels: state.consumed, queried, pseudoLabels: pseudo.indices.length, test: { samples: yTest.length, ...scored } });
+    await ctx.writeJson('round.json', { round, labels: state.consumed, queried, pseudoLabels: pseudo.indices.length });
+    // As an evaluate stage writes it, so the report draws a round's confusion matrix like any cell's.
+    const evaluation: EvaluationFile = { split: 'test', samples: yTest.length, ...scored, ...(meta.classNames !== undefined ? { classNames: meta.classNames } : {}) };
+    await ctx.writeJson('metrics.json', evaluation);
     return {
       metrics: {
         round,
@@ -192,7 +216,7 @@ export const stage: StageType<ActiveLearningParams> = {
         epochs: fitted.epochs,
       },
       timings: { train: fitted.seconds },
-      details: { strategy: params.strategy, backend: fitted.compute },
+      details: { ...(params.strategy !== undefined ? { strategy: params.strategy } : {}), backend: fitted.compute },
     };
   },
 };

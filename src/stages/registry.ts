@@ -66,6 +66,11 @@ function stageShapeProblem(value: unknown): string | null {
   if (s['requires'] !== undefined && !(Array.isArray(s['requires']) && s['requires'].every(isRequirement))) {
     return 'its stage\'s "requires" must be a list of { types: [stage type names], why: text, when?: { param: [values] } }';
   }
+  const rounds = s['roundParams'];
+  const names = (v: unknown): boolean => v === undefined || (Array.isArray(v) && v.every((n) => typeof n === 'string'));
+  if (rounds !== undefined && (rounds === null || typeof rounds !== 'object' || !names((rounds as Record<string, unknown>)['firstIgnores']) || !names((rounds as Record<string, unknown>)['perRound']))) {
+    return 'its stage\'s "roundParams" must be { firstIgnores?: [parameter names], perRound?: [parameter names] }';
+  }
   const problem = schemaProblem(s['schema'] as object);
   return problem === null ? null : `its stage's schema is not a valid JSON Schema (${problem})`;
 }
@@ -82,6 +87,7 @@ function info(stage: StageType, source: StageSource): StageTypeInfo {
     readsFiles: typeof stage.files === 'function',
     untracked: stage.untracked ?? [],
     requires: stage.requires ?? [],
+    ...(stage.roundParams !== undefined ? { roundParams: stage.roundParams } : {}),
     source,
   };
 }

@@ -1,6 +1,6 @@
 import type { JsonValue } from '../util/json.js';
 import type { NdArray } from '../util/npy.js';
-import type { InputRequirement, StageRole } from '../plan/types.js';
+import type { InputRequirement, RoundParams, StageRole } from '../plan/types.js';
 import type { LineageEntry } from '../cache/artifact.js';
 
 /** One stored artifact, as a stage reads it from its inputs. */
@@ -152,6 +152,12 @@ export interface StageType<P = Record<string, unknown>> {
    * the cache key, so changing them never reruns the stage.
    */
   readonly untracked?: readonly string[];
+  /**
+   * For a type made to repeat in rounds: which parameters each round reads
+   * (round 1 ignores `firstIgnores`; round r ≥ 2 gets entry r − 2 of each
+   * `perRound` list). The planner hands each round only those, and keys it on them.
+   */
+  readonly roundParams?: RoundParams;
   /**
    * The inputs it cannot run without (`{ types: ['split'], why }`, optionally
    * `when` some parameter has some value): `validate` reports a stage whose

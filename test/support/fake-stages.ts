@@ -41,8 +41,8 @@ export function fakeSplit(width: number, classes: number, sets: { train: SetData
   };
 }
 
-/** A stand-in for the `seed-labels` stage: rows of x_train by index, or feature rows. */
-export function fakeSeeds(seed: { indices: Int32Array; y: Int32Array } | { x: Float32Array; width: number; y: Int32Array }): StageType<Record<string, never>> {
+/** A stand-in for the `seed-labels` stage: rows of x_train by index, or feature rows; `trueLabelsUsed` when the labels cost fewer (propagated). */
+export function fakeSeeds(seed: { indices: Int32Array; y: Int32Array } | { x: Float32Array; width: number; y: Int32Array }, trueLabelsUsed?: number): StageType<Record<string, never>> {
   return {
     name: 'seed-labels',
     version: 1,
@@ -51,7 +51,7 @@ export function fakeSeeds(seed: { indices: Int32Array; y: Int32Array } | { x: Fl
       await ctx.writeNpy('y.npy', ndarray('int32', [seed.y.length], seed.y));
       if ('indices' in seed) await ctx.writeNpy('indices.npy', ndarray('int32', [seed.indices.length], seed.indices));
       else await ctx.writeNpy('x.npy', ndarray('float32', [seed.y.length, seed.width], seed.x));
-      return { metrics: { samples: seed.y.length }, timings: {}, details: { strategy: 'fake' } };
+      return { metrics: { samples: seed.y.length, ...(trueLabelsUsed !== undefined ? { trueLabelsUsed } : {}) }, timings: {}, details: { strategy: 'fake' } };
     },
   };
 }
