@@ -27,7 +27,9 @@ export interface ReplicateGroup {
   readonly k: number | null;
   /**
    * The labels it stands for, which comparisons pair on: K for a cell of the
-   * K grid, the mean labels consumed for a round of active learning, else null.
+   * K grid (the labels it asked for: typical picks skip small clusters and
+   * may consume fewer), the labels a round of active learning consumed when
+   * every replicate consumed as many, else null.
    */
   readonly budget: number | null;
   /** Whether it is a baseline, a cell without K that does not repeat in rounds. */
@@ -72,9 +74,10 @@ export function replicateGroups(table: ResultsTable): ReplicateGroup[] {
   }
   return [...groups.entries()].map(([id, cells]) => {
     const first = cells[0] as Cell;
-    const kValue = kcol === undefined ? undefined : cells.map((c) => c.row[kcol]).find((v) => typeof v === 'number');
-    const k = typeof kValue === 'number' ? kValue : null;
+    // A round is drawn at the labels it consumed, even when a K upstream (its seed set's) reaches its row.
     const rounds = typeof first.matrix[ROUND_AXIS] === 'number';
+    const kValue = kcol === undefined || rounds ? undefined : cells.map((c) => c.row[kcol]).find((v) => typeof v === 'number');
+    const k = typeof kValue === 'number' ? kValue : null;
     // A round's series is its stage and matrix values but the round: `active-10 margin`.
     const series = k === null ? (rounds ? [first.stage, ...columns.filter((c) => c !== ROUND_AXIS && first.row[c] !== undefined && first.row[c] !== null).map((c) => String(first.row[c]))].join(' ') : baselineLabel(first)) : seriesLabel(first, kcol, columns);
     const row: ResultRow = { stage: first.stage };
@@ -95,8 +98,10 @@ export function replicateGroups(table: ResultsTable): ReplicateGroup[] {
     const labels = metricValues(computed, 'labels.trueLabelsUsed');
     const used = labels.length > 0 ? describe(labels).mean : null;
     if (used !== null) row['labels.trueLabelsUsed.mean'] = used;
+    // A round stands for a budget only when every replicate consumed the same labels (an exhausted pool or a short seed set can differ).
+    const budget = k ?? (rounds && labels.length > 0 && labels.every((l) => l === labels[0]) ? used : null);
     const label = k !== null ? `${series}, K=${k}` : rounds ? `${series}, ${used === null ? `round ${String(first.matrix[ROUND_AXIS])}` : `${Number(used.toFixed(1))} labels`}` : series;
-    return { id, stage: first.stage, label, series, k, budget: k ?? (rounds ? used : null), baseline: k === null && !rounds, cells, row };
+    return { id, stage: first.stage, label, series, k, budget, baseline: k === null && !rounds, cells, row };
   });
 }
 
@@ -168,7 +173,7 @@ export function compareGroups(groups: readonly ReplicateGroup[], metric: string 
     const right = bySeed(b, metric);
     const seeds = [...left.keys()].filter((s) => right.has(s)).sort((x, y) => x - y);
     const result = comparePaired(seeds.map((s) => left.get(s) as number), seeds.map((s) => right.get(s) as number));
-    return { a: a.label, b: b.label, kind, k: a.budget, result };
+    return { a: a.label, b: b.label, kind, k: a.budget ?? b.budget, result };
   });
   const tAdjusted = holm(raw.map((r) => r.result.tTest.p));
   const wAdjusted = holm(raw.map((r) => r.result.wilcoxon.p));
