@@ -122,3 +122,26 @@ describe('decide says, from the store\'s facts, what is cached and why anything 
     });
   }
 });
+
+describe('decide forces artifacts, not ids', () => {
+  it('forcing one of two instances of one key (twins) forces the other and what each feeds', () => {
+    const instances: StageInstance[] = [
+      { id: 'data', stage: 'data', type: type('dataset'), matrix: {}, params: {}, needs: {} },
+      // Round 1 of two query strategies: the same params and inputs, one key.
+      { id: 'active[q=a]', stage: 'active', type: type('active-learning'), matrix: { q: 'a' }, params: { epochs: 5 }, needs: { data: ['data'] } },
+      { id: 'active[q=b]', stage: 'active', type: type('active-learning'), matrix: { q: 'b' }, params: { epochs: 5 }, needs: { data: ['data'] } },
+      { id: 'next[q=a]', stage: 'next', type: type('evaluate'), matrix: { q: 'a' }, params: { q: 'a' }, needs: { active: ['active[q=a]'] } },
+      { id: 'next[q=b]', stage: 'next', type: type('evaluate'), matrix: { q: 'b' }, params: { q: 'b' }, needs: { active: ['active[q=b]'] } },
+    ];
+    const twins = assignKeys({ name: 'twins', params: {}, stages: ['data', 'active', 'next'], axes: {}, rounds: {}, instances }, { backend: 'none', files: new Map() });
+    assert.equal(keyOf(twins, 'active[q=a]'), keyOf(twins, 'active[q=b]'));
+    const states = decide(twins, { artifacts: new Map(twins.instances.map((i) => [i.key, { state: 'ok' }])), previous: entries(twins) }, { force: ['active[q=a]'], only: [] });
+    assert.deepEqual(Object.fromEntries(states), {
+      'data': cached,
+      'active[q=a]': run('forced'),
+      'active[q=b]': run('forced'),
+      'next[q=a]': run('forced upstream (active)'),
+      'next[q=b]': run('forced upstream (active)'),
+    });
+  });
+});

@@ -40,6 +40,7 @@ const CASES: readonly Case[] = [
   { name: 'a bad --set: no value', yaml: ok, args: ['--set', 'epochs'], expect: /<command line>:1:1 error: --set epochs: expected NAME=VALUE/ },
   { name: 'a local stage module that is missing', yaml: 'name: x\nstages:\n  a: { uses: ./stages/nope.js }\n', expect: /p\.yaml:3:14 error: stage "a": local stage module "\.\/stages\/nope\.js" not found/ },
   { name: 'a local module that does not export a stage', yaml: `name: x\nstages:\n  a: { uses: ${STAGES}/not-a-stage.mjs }\n`, expect: /p\.yaml:3:14 error: stage "a": module ".*not-a-stage\.mjs" does not export a stage: its stage has no "run" function/ },
+  { name: 'a local module whose roundParams is malformed', yaml: `name: x\nstages:\n  a: { uses: ${STAGES}/bad-round-params.mjs }\n`, expect: /p\.yaml:3:14 error: stage "a": module ".*bad-round-params\.mjs" does not export a stage: its stage's "roundParams" must be \{ firstIgnores\?: \[parameter names\], perRound\?: \[parameter names\] \}/ },
   { name: 'a value of the wrong type for a stage parameter, through an expression', yaml: `name: x\nmatrix: { ms: [fast] }\nstages:\n  a: { uses: ${STAGES}/count.mjs, with: { log: l, sleep_ms: "\${{ matrix.ms }}" } }\n`, expect: /p\.yaml:4:\d+ error: stage "a": "sleep_ms" must be integer, got string "fast" \(in ms=fast\)/ },
   { name: 'a pipeline that is not a mapping', yaml: '- a\n- b\n', expect: /p\.yaml:1:1 error: a pipeline file must be a mapping/ },
 ];

@@ -150,6 +150,21 @@ describe('cache keys', () => {
     assert.deepEqual([...new Set(changed)], ['seed', 'train', 'evaluate', 'results']);
   });
 
+  it('renaming a stage changes only the key of the gathering stage whose rows name it, and says so', async () => {
+    const { pipeline } = parsePipeline('golden.yaml', PIPELINE.replace(/\bevaluate\b(?=:|\])/g, 'score'));
+    assert.ok(pipeline);
+    const types = await loadStageTypes(pipeline);
+    const renamed = expand(pipeline, types.types, pipeline.spec.params).expansion;
+    assert.ok(renamed);
+    const before = assignKeys(await expansion(), FACTS);
+    const after = assignKeys(renamed, FACTS);
+    const stageKeys = (plan: Plan): string[] => plan.instances.filter((i) => i.stage !== 'results').map((i) => i.key);
+    assert.deepEqual(stageKeys(after), stageKeys(before));
+    const gather = (plan: Plan): KeyRecord | undefined => plan.instances.find((i) => i.stage === 'results')?.record;
+    assert.deepEqual(gather(after)?.gathered?.map((id) => id.split('[')[0]), ['score', 'score', 'score']);
+    assert.deepEqual(explainChange(gather(before) as KeyRecord, gather(after) as KeyRecord, () => undefined), ['the gathered cells\' names changed']);
+  });
+
   it('a key changes with an external file\'s hash and with the backend of a numeric stage only', async () => {
     const base = await expansion();
     const keys = (facts: KeyFacts): Map<string, string> => new Map(assignKeys(base, facts).instances.map((i) => [i.stage, i.key]));

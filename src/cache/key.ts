@@ -8,7 +8,8 @@ export const KEY_FORMAT = 1;
  * Everything an artifact's content depends on, and nothing else. Its
  * canonical JSON (sorted keys) hashed with SHA-256 is the artifact's key.
  * Not in it, on purpose: the run id, the time, the concurrency, the stage's
- * id and its position in the pipeline (renaming a stage keeps its cache).
+ * id and its position in the pipeline (renaming a stage keeps its cache),
+ * except for a gathering stage, whose rows name the cells they come from.
  */
 export interface KeyRecord {
   /** KEY_FORMAT. */
@@ -25,6 +26,13 @@ export interface KeyRecord {
   readonly files: Readonly<Record<string, string>>;
   /** The TensorFlow backend, for numeric stages only (results differ in the last bits between backends). */
   readonly backend?: string;
+  /**
+   * For a gathering stage (aggregate) only: the instance ids of its inputs
+   * (stage id and matrix values), sorted, which its rows carry. Renaming a
+   * stage or a matrix value reruns the gathering, not the work it gathers;
+   * and two instances sharing one artifact are still named apart.
+   */
+  readonly gathered?: readonly string[];
 }
 
 /** The hex SHA-256 key of a record. */
@@ -53,6 +61,7 @@ export function explainChange(before: KeyRecord, after: KeyRecord, inputNames: (
     if (before.files[name] !== after.files[name]) reasons.push(`file ${name} changed`);
   }
   if (before.backend !== after.backend) reasons.push(`backend changed (${before.backend ?? 'none'} → ${after.backend ?? 'none'})`);
+  if (canonicalJson(before.gathered ?? null) !== canonicalJson(after.gathered ?? null)) reasons.push('the gathered cells\' names changed');
   if (before.format !== after.format) reasons.push('key format changed');
   return reasons;
 }

@@ -12,8 +12,8 @@ import { StageUserError, type ArtifactReader, type LineageEntry, type StageProgr
 import type { JsonValue } from '../util/json.js';
 import { TaskError } from './failure.js';
 
-/** The layout of a task; a runner refuses a task of another format. */
-export const TASK_FORMAT = 1;
+/** The layout of a task; a runner refuses a task of another format. 2: inputs name their instance's stage and matrix. */
+export const TASK_FORMAT = 2;
 
 /** The version of this seedflow, which every task names and every runner checks. */
 export const SEEDFLOW_VERSION = (createRequire(import.meta.url)('../../../package.json') as { version: string }).version;

@@ -423,6 +423,7 @@ export function assignKeys(expansion: Expansion, facts: KeyFacts): Plan {
       inputs: Object.values(instance.needs).flat().map((id) => keys.get(id) ?? '').sort(),
       files: facts.files.get(instance.id)?.hashes ?? {},
       ...(instance.type.numeric ? { backend: facts.backend } : {}),
+      ...(instance.type.gather ? { gathered: Object.values(instance.needs).flat().sort() } : {}),
     };
     const key = keyOf(record);
     keys.set(instance.id, key);

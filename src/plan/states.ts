@@ -54,7 +54,9 @@ export function decide(plan: Plan, facts: StoreFacts, selection: Selection): Map
   const selected = selection.only.length === 0
     ? new Set(plan.instances.map((i) => i.id))
     : graph.upstream(plan.instances.filter((i) => selection.only.some((s) => selects(s, i))).map((i) => i.id));
-  const forcedHere = (i: KeyedInstance): boolean => selection.force.some((s) => selects(s, i));
+  // What is forced is an artifact, not an id: a twin (another instance of the same key) is rebuilt with it, or its cells downstream would keep the old one's work.
+  const forcedKeys = new Set(plan.instances.filter((i) => selected.has(i.id) && selection.force.some((s) => selects(s, i))).map((i) => i.key));
+  const forcedHere = (i: KeyedInstance): boolean => forcedKeys.has(i.key);
   const forced = graph.downstream(plan.instances.filter((i) => forcedHere(i) && selected.has(i.id)).map((i) => i.id));
   const states = new Map<string, InstanceState>();
   // The forced stage each forced instance traces back to, through its first forced need.
