@@ -114,8 +114,9 @@ describe('label budget', () => {
     assert.equal(result.code, 0, result.stderr);
     const rows = (JSON.parse(result.stdout) as { rows: Record<string, unknown>[] }).rows;
     const budget = rows.filter((r) => r['kind'] === 'budget').map((r) => `${String(r['a'])} | ${String(r['b'])} | ${String(r['k'])} | ${String(r['n'])}`).sort();
+    // Round 1 of both queries is one artifact: not compared with itself.
     assert.deepEqual(budget, [2, 4, 6].flatMap((k) => [
-      `active margin, ${k} labels | active least-confidence, ${k} labels | ${k} | 2`,
+      ...(k === 2 ? [] : [`active margin, ${k} labels | active least-confidence, ${k} labels | ${k} | 2`]),
       `evaluate, K=${k} | active least-confidence, ${k} labels | ${k} | 2`,
       `evaluate, K=${k} | active margin, ${k} labels | ${k} | 2`,
     ]).sort());

@@ -103,8 +103,9 @@ async function upstreamSummaries(graph: InstanceGraph<KeyedInstance>, store: Sto
   const row: ResultRow = {};
   // Farthest first, so a nearer stage of the same type wins, as in the aggregate's rows.
   for (const instance of lineage(graph, cell).reverse()) {
-    // A round not computed yet is not the round before it.
-    if (instance.stage === cell.stage || (await store.state(instance.key)).state !== 'ok') continue;
+    // A round not computed yet is not the round before it, nor is what that round feeds.
+    const otherRound = Object.hasOwn(instance.matrix, ROUND_AXIS) && instance.matrix[ROUND_AXIS] !== cell.matrix[ROUND_AXIS];
+    if (otherRound || (await store.state(instance.key)).state !== 'ok') continue;
     const { summary } = await readManifest(store.objectDir(instance.key));
     Object.assign(row, summaryColumns(instance.type.name, readSummary(summary ?? null)));
   }

@@ -128,6 +128,11 @@ export interface ComparisonRow {
   readonly significant: boolean;
 }
 
+function sameArtifacts(a: ReplicateGroup, b: ReplicateGroup): boolean {
+  const keys = (g: ReplicateGroup): string => g.cells.map((c) => c.key).sort().join(' ');
+  return keys(a) === keys(b);
+}
+
 function bySeed(group: ReplicateGroup, metric: string): Map<number, number> {
   const out = new Map<number, number>();
   for (const cell of group.cells) {
@@ -153,6 +158,8 @@ export function compareGroups(groups: readonly ReplicateGroup[], metric: string 
   let pairs: { a: ReplicateGroup; b: ReplicateGroup; kind: ComparisonRow['kind'] }[] = [];
   groups.forEach((a, i) => {
     for (const b of groups.slice(i + 1)) {
+      // Twins (one artifact per replicate for both: round 1 of two query strategies) are one result, not two.
+      if (sameArtifacts(a, b)) continue;
       if (a.k !== null && a.k === b.k && a.stage === b.stage) pairs.push({ a, b, kind: 'strategies' });
       else if (a.budget !== null && a.budget === b.budget && a.series !== b.series) pairs.push({ a, b, kind: 'budget' });
     }
@@ -160,7 +167,8 @@ export function compareGroups(groups: readonly ReplicateGroup[], metric: string 
   const randoms = groups.filter((g) => g.baseline && g.cells.some((c) => c.row['seed-labels.strategy'] === 'random'));
   for (const random of randoms) {
     const drawn = random.cells.map((c) => c.row['labels.samples']).find((v) => typeof v === 'number');
-    for (const a of groups.filter((g) => !g.baseline)) {
+    // A round without a budget (its replicates consumed different labels) is paired with nothing.
+    for (const a of groups.filter((g) => !g.baseline && (g.k !== null || g.budget !== null))) {
       const used = a.row['labels.trueLabelsUsed.mean'];
       if (typeof drawn === 'number' && typeof used === 'number' && used === drawn) pairs.push({ a, b: random, kind: 'random' });
     }
