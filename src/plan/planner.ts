@@ -152,6 +152,11 @@ function missingInputs(
 /** The axis a stage with `rounds:` (and what it feeds) is expanded over; its value is the round, from 1. */
 export const ROUND_AXIS = 'round';
 
+/** Whether an instance's matrix values place it in a round: of a repeating stage, or of a stage it feeds. */
+export function inRound(matrix: Readonly<Record<string, JsonValue>>): boolean {
+  return typeof own(matrix, ROUND_AXIS) === 'number';
+}
+
 /**
  * The number of rounds of each stage that declares `rounds:`, read from a
  * count or from a param (never a matrix axis or a swept param: a round's key
@@ -375,7 +380,7 @@ export function expand(
       // Round r of a repeating stage reads round r - 1 of the same cell, under the stage's own id.
       const round = own(matrix, ROUND_AXIS);
       if (roundsOf[id] !== undefined && typeof round === 'number' && round > 1) needs[id] = [instanceId(id, { ...matrix, [ROUND_AXIS]: round - 1 })];
-      list.push({ id: iid, stage: id, type, matrix, params: roundsOf[id] === undefined ? resolved : paramsOfRound(type, resolved, own(matrix, ROUND_AXIS)), needs });
+      list.push({ id: iid, stage: id, type, matrix, params: roundsOf[id] === undefined ? resolved : paramsOfRound(type, resolved, round), needs });
     }
     diagnostics.push(...problems.diagnostics());
     byStage.set(id, list);

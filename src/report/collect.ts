@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { readManifest } from '../cache/artifact.js';
 import type { Store } from '../cache/store.js';
 import { InstanceGraph } from '../plan/instance-graph.js';
-import { ROUND_AXIS } from '../plan/planner.js';
+import { inRound, ROUND_AXIS } from '../plan/planner.js';
 import type { KeyedInstance, Plan, StageRole } from '../plan/types.js';
 import { rowOf, summaryColumns, type ResultRow } from '../stages/aggregate.js';
 import { openArtifact } from '../stages/inputs.js';
@@ -104,7 +104,7 @@ async function upstreamSummaries(graph: InstanceGraph<KeyedInstance>, store: Sto
   // Farthest first, so a nearer stage of the same type wins, as in the aggregate's rows.
   for (const instance of lineage(graph, cell).reverse()) {
     // A round not computed yet is not the round before it, nor is what that round feeds.
-    const otherRound = Object.hasOwn(instance.matrix, ROUND_AXIS) && instance.matrix[ROUND_AXIS] !== cell.matrix[ROUND_AXIS];
+    const otherRound = inRound(instance.matrix) && instance.matrix[ROUND_AXIS] !== cell.matrix[ROUND_AXIS];
     if (otherRound || (await store.state(instance.key)).state !== 'ok') continue;
     const { summary } = await readManifest(store.objectDir(instance.key));
     Object.assign(row, summaryColumns(instance.type.name, readSummary(summary ?? null)));
@@ -156,7 +156,7 @@ export async function collectResults(plan: Plan, store: Store): Promise<ResultsT
       cells.push({ ...base, status: 'ok', row: { stage: row['stage'] ?? instance.stage, status: 'ok', ...row } });
     } else {
       const status = state.state;
-      const row: ResultRow = { stage: instance.stage, status, ...flattenJson(instance.matrix), ...(await upstreamSummaries(graph, store, instance)), ...(await labelColumns(graph, store, instance, Object.hasOwn(instance.matrix, ROUND_AXIS))) };
+      const row: ResultRow = { stage: instance.stage, status, ...flattenJson(instance.matrix), ...(await upstreamSummaries(graph, store, instance)), ...(await labelColumns(graph, store, instance, inRound(instance.matrix))) };
       cells.push({ ...base, status, ...(state.state === 'damaged' ? { reason: state.reason } : {}), row });
     }
   }

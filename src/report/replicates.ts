@@ -1,5 +1,5 @@
 import { formatMatrix } from '../plan/matrix.js';
-import { REPLICATE_AXIS, ROUND_AXIS } from '../plan/planner.js';
+import { inRound, REPLICATE_AXIS, ROUND_AXIS } from '../plan/planner.js';
 import type { ResultRow } from '../stages/aggregate.js';
 import { describe } from '../stats/describe.js';
 import { comparePaired, holm } from '../stats/paired.js';
@@ -75,7 +75,7 @@ export function replicateGroups(table: ResultsTable): ReplicateGroup[] {
   return [...groups.entries()].map(([id, cells]) => {
     const first = cells[0] as Cell;
     // A round is drawn at the labels it consumed, even when a K upstream (its seed set's) reaches its row.
-    const rounds = typeof first.matrix[ROUND_AXIS] === 'number';
+    const rounds = inRound(first.matrix);
     const kValue = kcol === undefined || rounds ? undefined : cells.map((c) => c.row[kcol]).find((v) => typeof v === 'number');
     const k = typeof kValue === 'number' ? kValue : null;
     // A round's series is its stage and matrix values but the round: `active-10 margin`.

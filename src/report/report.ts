@@ -5,7 +5,7 @@ import type { Store } from '../cache/store.js';
 import type { LoadedPipeline } from '../config/spec.js';
 import { RunHistory, type RunRecord } from '../history/history.js';
 import type { Plan } from '../plan/types.js';
-import { ROUND_AXIS } from '../plan/planner.js';
+import { inRound } from '../plan/planner.js';
 import type { JsonValue } from '../util/json.js';
 import { browserBundle, BROWSER_PACKAGES } from './bundles.js';
 import { baselineLabel, bestCell, constantColumns, findCell, kColumn, seriesLabel } from './cells.js';
@@ -77,10 +77,6 @@ function meanWithInterval(row: Readonly<Record<string, unknown>>, column: string
   return low !== undefined && high !== undefined ? { value, low, high } : { value };
 }
 
-function isRound(cell: Cell): boolean {
-  return Object.hasOwn(cell.matrix, ROUND_AXIS);
-}
-
 function pointsOf(table: ResultsTable, kcol: string | undefined, column: string): KPoint[] {
   if (kcol === undefined) return [];
   if (hasReplicates(table)) {
@@ -90,7 +86,7 @@ function pointsOf(table: ResultsTable, kcol: string | undefined, column: string)
     });
   }
   // Rounds belong to the label-budget curve, not to the K grid, even when their seed set's K reaches their row.
-  return table.cells.filter((cell) => !isRound(cell)).flatMap((cell) => {
+  return table.cells.filter((cell) => !inRound(cell.matrix)).flatMap((cell) => {
     const k = num(cell.row[kcol]);
     const value = num(cell.row[column]);
     // Not only evaluated cells: a cell whose training failed still has its seed labels' accuracy.
@@ -118,7 +114,7 @@ function referencesOf(table: ResultsTable, kcol: string | undefined, column: str
       return g.baseline && mean !== undefined ? [{ label: g.label, ...mean }] : [];
     });
   }
-  return table.cells.filter((cell) => !isRound(cell)).flatMap((cell) => {
+  return table.cells.filter((cell) => !inRound(cell.matrix)).flatMap((cell) => {
     const value = num(cell.row[column]);
     const isBaseline = kcol === undefined || num(cell.row[kcol]) === undefined;
     return isBaseline && value !== undefined ? [{ label: baselineLabel(cell), value }] : [];

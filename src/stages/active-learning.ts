@@ -70,9 +70,12 @@ interface Query {
   readonly neighbors: number;
 }
 
+/** TypiClust's neighbours for density, the schema's default. */
+const NEIGHBORS = 20;
+
 function queryOf(params: ActiveLearningParams, round: number): Query {
   if (params.strategy === undefined || params.batch === undefined) throw new StageUserError(`round ${round} has no strategy or batch to query with`, 'give the stage "strategy" and "batch"');
-  return { strategy: params.strategy, batch: batchOf(params.batch, round), neighbors: params.neighbors ?? 20 };
+  return { strategy: params.strategy, batch: batchOf(params.batch, round), neighbors: params.neighbors ?? NEIGHBORS };
 }
 
 function concat(a: Int32Array, b: Int32Array): Int32Array {
@@ -139,7 +142,7 @@ export const stage: StageType<ActiveLearningParams> = {
         required: ['threshold'],
         properties: { threshold: { type: 'number', exclusiveMinimum: 0, maximum: 1, description: 'The least predicted probability kept.' } },
       },
-      neighbors: { description: 'For typical: the nearest neighbours whose mean distance measures density (at most the kNN graph\'s k).', type: 'integer', minimum: 1, default: 20 },
+      neighbors: { description: 'For typical: the nearest neighbours whose mean distance measures density (at most the kNN graph\'s k).', type: 'integer', minimum: 1, default: NEIGHBORS },
       ...TRAIN_SCHEMA.properties,
     },
   },
